@@ -1,0 +1,73 @@
+# ssi-model: every stage a data scientist runs is a target here; `make help` lists them.
+# The first target that needs Python builds .venv from uv.lock (pinned), using only
+# Python 3.11 and PyPI, so a fresh clone needs nothing installed by hand.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+RUN := $(UV) run --frozen --no-sync
+SSI := $(RUN) ssi
+
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# The embedded default MLflow store; set MLFLOW_TRACKING_URI to use a team server instead.
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+export MPLBACKEND := Agg
+
+# Defaults for the data targets (override: make data N=5000 SEED=1)
+N ?= 20000
+SEED ?= 0
+CALIBRATION ?= linkedin
+COHORT := data/raw/cohort.csv
+CLEAN := data/interim/cohort.clean.csv
+QUARANTINE := data/interim/cohort.quarantine.csv
+
+.PHONY: help env data calibration test test-slow lint demo clean
+
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+env: $(STAMP) ## Create or update .venv from the lock file (done automatically by other targets)
+
+data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into data/interim
+	$(SSI) simulate --n $(N) --seed $(SEED) --calibration $(CALIBRATION) --out $(COHORT)
+	$(SSI) validate $(COHORT) --out $(CLEAN) --quarantine $(QUARANTINE)
+
+calibration: $(STAMP) ## Print the simulator's calibration figures (CALIBRATION=linkedin|coaching-guide)
+	$(SSI) calibration --calibration $(CALIBRATION) --n $(N) --seed $(SEED)
+
+test: $(STAMP) ## Run the test suite (fast; excludes tests marked slow)
+	$(RUN) pytest -m "not slow"
+
+test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)
+	$(RUN) pytest -m slow
+
+lint: $(STAMP) ## ruff and mypy
+	$(RUN) ruff check src tests
+	$(RUN) mypy
+
+demo: data ## Run the main job end to end on the embedded defaults and say where outputs are
+	@echo
+	@echo "demo outputs:"
+	@echo "  simulated cohort:  $(COHORT)"
+	@echo "  clean rows:        $(CLEAN)"
+	@echo "  quarantined rows:  $(QUARANTINE)"
+
+clean: ## Remove generated data, MLflow store and reports (keeps .venv)
+	rm -rf data/raw/cohort* data/interim/* data/processed/* mlflow.db mlruns reports
+	@touch data/raw/.gitkeep data/interim/.gitkeep data/processed/.gitkeep

@@ -1,0 +1,3 @@
+from ssi_model.cli import main
+
+main()

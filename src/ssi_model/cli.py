@@ -1,0 +1,180 @@
+"""The ``ssi`` command: one thin sub-command per stage of the flow.
+
+Each command parses arguments, calls the stage's library function and prints a short summary.
+Heavy libraries are imported inside the commands so ``ssi --help`` stays instant.
+Anything a user can get wrong (bad file, bad flag) ends with one clear message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="ssi",
+    help="Estimate LinkedIn's Social Selling Index, explain it, and rank the levers that raise it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USAGE_EXIT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(USAGE_EXIT)
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors a user can cause into one clear line and exit code 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ssi_model.errors import USER_ERRORS
+
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise _fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=False)
+
+
+# ---------------------------------------------------------------------------- data in
+
+
+@app.command()
+@user_errors
+def validate(
+    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
+    out: Annotated[Path, typer.Option(help="Where the clean rows go (.csv or .parquet)")],
+    quarantine: Annotated[
+        Path, typer.Option(help="Where invalid rows go, each with its row number and reason")
+    ],
+    today: Annotated[
+        str | None, typer.Option(help="Treat this ISO date as today (dates after it are future)")
+    ] = None,
+) -> None:
+    """Split INPUT into clean rows and quarantined rows with the rule each broke."""
+    from ssi_model.io import write_table
+    from ssi_model.validation import validate_file
+
+    result = validate_file(input, today=date.fromisoformat(today) if today else None)
+    write_table(result.clean, out)
+    write_table(result.quarantine, quarantine)
+    _echo(result.summary())
+    for rule, count in result.rule_counts().most_common(10):
+        _echo(f"  {count:>6}  {rule}")
+    _echo(f"clean: {out}\nquarantine: {quarantine}")
+
+
+@app.command()
+@user_errors
+def simulate(
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of members")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same file)")] = 0,
+    calibration: Annotated[
+        str, typer.Option(help="Calibration file: linkedin (default) or coaching-guide")
+    ] = "linkedin",
+    out: Annotated[Path, typer.Option(help="Output file (.csv or .parquet)")] = Path(
+        "data/raw/cohort.csv"
+    ),
+    with_truth: Annotated[
+        bool, typer.Option("--with-truth", help="Add noiseless pillars and best-possible labels")
+    ] = False,
+) -> None:
+    """Simulate a cohort of members with user-reported SSI labels."""
+    from ssi_model.io import write_table
+    from ssi_model.simulator import simulate_cohort
+
+    cohort = simulate_cohort(n, seed, calibration=calibration, with_truth=with_truth)
+    write_table(cohort, out)
+    _echo(f"simulated {len(cohort)} members ({calibration}, seed {seed}) -> {out}")
+
+
+@app.command()
+@user_errors
+def calibration(
+    input: Annotated[
+        Path | None, typer.Argument(help="Contract rows with labels; default: simulate")
+    ] = None,
+    calibration: Annotated[str, typer.Option(help="Calibration to simulate")] = "linkedin",
+    n: Annotated[int, typer.Option("--n", min=100)] = 20_000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Print the calibration figures (mean, share at 70+, pillar means, percentiles, roles)."""
+    import json
+
+    from ssi_model.simulator import calibration_summary, simulate_cohort
+    from ssi_model.validation import validate_file
+
+    if input is None:
+        cohort = simulate_cohort(n, seed, calibration=calibration)
+    else:
+        cohort = validate_file(input).clean
+    from ssi_model.validation import validate as validate_rows
+
+    clean = validate_rows(cohort).clean  # typing faults are not part of the distribution
+    _echo(json.dumps(calibration_summary(clean), indent=2))
+
+
+@app.command("ingest-export")
+@user_errors
+def ingest_export(
+    archive: Annotated[Path, typer.Argument(help="LinkedIn 'Get a copy of your data' ZIP")],
+    out: Annotated[Path, typer.Option(help="The contract row (.csv or .parquet)")],
+    as_of: Annotated[str | None, typer.Option(help="End of the 90-day window (ISO date)")] = None,
+    role: Annotated[str | None, typer.Option(help="role_family, overrides the title rule")] = None,
+    industry: Annotated[str | None, typer.Option(help="industry, overrides Profile.csv")] = None,
+    seniority: Annotated[str | None, typer.Option(help="seniority, overrides the title")] = None,
+    region: Annotated[str | None, typer.Option(help="region (the archive does not say)")] = None,
+    member_id: Annotated[str | None, typer.Option(help="Pseudonymous id to use")] = None,
+) -> None:
+    """Turn a LinkedIn data-export ZIP into one contract row (counts only, no personal data)."""
+    from ssi_model.io import write_table
+    from ssi_model.linkedin_export import read_export
+
+    overrides = {
+        k: v
+        for k, v in {
+            "role_family": role, "industry": industry, "seniority": seniority, "region": region
+        }.items()
+        if v is not None
+    }
+    result = read_export(
+        archive,
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        overrides=overrides,
+        member_id=member_id,
+    )
+    write_table(result.row, out)
+    _echo(
+        f"{result.archive_kind} export of {result.export_date:%Y-%m-%d}; window "
+        f"{result.window_start:%Y-%m-%d} to {result.window_end:%Y-%m-%d}"
+    )
+    _echo(f"from the archive ({len(result.from_archive)}): {', '.join(result.from_archive)}")
+    if result.derived:
+        _echo("derived: " + ", ".join(f"{k} ({v})" for k, v in result.derived.items()))
+    if result.overridden:
+        _echo(f"overridden by flags: {', '.join(result.overridden)}")
+    _echo(f"unknown ({len(result.unknown)}): {', '.join(result.unknown)}")
+    for warning in result.warnings:
+        _echo(f"warning: {warning}")
+    _echo(f"row: {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())
