@@ -176,5 +176,116 @@ def ingest_export(
     _echo(f"row: {out}")
 
 
+# ---------------------------------------------------------------------------- model
+
+
+def _progress() -> Callable[[str], None]:
+    def say(message: str) -> None:
+        typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, err=True)
+
+    return say
+
+
+@app.command()
+@user_errors
+def train(
+    config: Annotated[Path, typer.Option(help="Experiment config (YAML)")] = Path(
+        "experiments/default.yaml"
+    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Labelled contract rows (.csv/.parquet); default: simulated cohort"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed")] = None,
+) -> None:
+    """Train the four pillar boosters, log the run to MLflow and register the model."""
+    from ssi_model.model.config import load_config
+    from ssi_model.tracking.runs import train_run
+
+    cfg = load_config(config)
+    if seed is not None:
+        cfg = cfg.with_seed(seed)
+    result = train_run(cfg, data=data, progress=_progress())
+    m = result.metrics
+    _echo(
+        f"run {result.run_id}: {result.n_train} train / {result.n_holdout} holdout rows, "
+        f"{result.n_quarantined} quarantined, {result.seconds:.0f} s"
+    )
+    _echo("holdout MAE  " + "  ".join(
+        f"{t} {m[f'{t}_mae']:.2f}" for t in ("total", "brand", "people", "insights",
+                                              "relationships")))
+    _echo("90% coverage " + "  ".join(
+        f"{t} {m[f'{t}_coverage']:.1%}" for t in ("total", "brand", "people", "insights",
+                                                   "relationships")))
+    _echo(f"baselines: linear total MAE {m['baseline_linear_total_mae']:.2f}, "
+          f"rule-of-thumb {m['baseline_rule_total_mae']:.2f}")
+    _echo(f"registered {cfg.registered_model} version {result.model_version}")
+
+
+@app.command()
+@user_errors
+def promote(
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote (default: the latest)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Skip the gate (recorded)")] = False,
+    name: Annotated[str | None, typer.Option(help="Registered model name")] = None,
+) -> None:
+    """Move the `champion` alias to a version if it beats the champion on the same holdout."""
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import promote as promote_version
+
+    settings = get_settings()
+    model_name = name or settings.ssi_model_name
+    decision = promote_version(model_name, version, alias=settings.ssi_model_alias, force=force)
+    if decision.champion_mae:
+        _echo("holdout MAE      candidate  champion")
+        for target, cand in decision.candidate_mae.items():
+            _echo(f"  {target:<14} {cand:9.3f} {decision.champion_mae[target]:9.3f}")
+    for reason in decision.reasons:
+        _echo(f"  - {reason}")
+    if decision.promoted:
+        forced = " (forced past the gate)" if decision.forced and decision.reasons else ""
+        _echo(f"promoted {model_name} version {decision.version} to "
+              f"@{settings.ssi_model_alias}{forced}; previous: {decision.previous or 'none'}")
+    else:
+        _echo(f"refused: {model_name} version {decision.version} stays a candidate; "
+              f"@{settings.ssi_model_alias} is still version {decision.previous or 'unset'}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def predict(
+    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
+    out: Annotated[Path, typer.Option(help="Predictions (.csv or .parquet)")],
+    model: Annotated[
+        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1)] = 50_000,
+) -> None:
+    """Score contract rows with the champion; invalid rows are reported, not scored."""
+    from rich.progress import Progress
+
+    from ssi_model.io import write_table
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.batch import load_pyfunc, predict_frame
+    from ssi_model.validation import validate_file
+
+    result = validate_file(input)
+    uri = model or get_settings().champion_uri
+    pyfunc = load_pyfunc(uri)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("scoring", total=result.n_clean)
+        predictions = predict_frame(
+            pyfunc, result.clean, chunk_size, lambda n: bar.advance(task, n))
+    write_table(predictions, out)
+    _echo(f"{result.summary()}; scored {len(predictions)} with {uri} -> {out}")
+    if result.n_quarantined:
+        qpath = out.with_name(out.name.split(".")[0] + ".quarantine.csv")
+        write_table(result.quarantine, qpath)
+        _echo(f"not scored ({result.n_quarantined} invalid rows, with reasons): {qpath}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -1,0 +1,112 @@
+"""Experiments as data: ``experiments/*.yaml`` parsed into a typed, validated config.
+
+A config may ``extends: other.yaml`` (a path relative to itself) and override any key; the merged
+result is what a run logs, so every run records the full settings it used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ssi_model.contract import PILLARS
+from ssi_model.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimulateSource(_Strict):
+    n: int = Field(25_000, ge=100)
+    seed: int = 0
+    calibration: str = "linkedin"
+
+
+class DataConfig(_Strict):
+    simulate: SimulateSource = SimulateSource()
+    holdout_share: float = Field(0.2, gt=0, lt=1)
+
+
+class FeatureConfig(_Strict):
+    monotone: bool = True
+    monotone_method: str = "intermediate"
+    exclude: tuple[str, ...] = ()
+
+
+class ModelConfig(_Strict):
+    cv_folds: int = Field(5, ge=2)
+    early_stopping_rounds: int = Field(50, ge=1)
+    validation_share: float = Field(0.1, gt=0, lt=0.5)
+    num_boost_round: int = Field(2000, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    pillars: dict[str, dict[str, Any]] = Field(default_factory=lambda: {p: {} for p in PILLARS})
+
+    def pillar_params(self, pillar: str) -> dict[str, Any]:
+        return {**self.params, **(self.pillars.get(pillar) or {})}
+
+
+class IntervalConfig(_Strict):
+    level: float = Field(0.9, gt=0.5, lt=1)
+    bins: int = Field(5, ge=1)
+
+
+class BaselineConfig(_Strict):
+    linear_alpha: float = Field(1.0, gt=0)
+
+
+class ExperimentConfig(_Strict):
+    name: str
+    mlflow_experiment: str = "ssi-model"
+    registered_model: str = "ssi-estimator"
+    seed: int = 42
+    data: DataConfig = DataConfig()
+    features: FeatureConfig = FeatureConfig()
+    model: ModelConfig = ModelConfig()
+    intervals: IntervalConfig = IntervalConfig()
+    baselines: BaselineConfig = BaselineConfig()
+
+    def with_seed(self, seed: int) -> ExperimentConfig:
+        return self.model_copy(update={"seed": seed})
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise UserError(f"{path}: `extends` loops back to itself")
+    if not path.is_file():
+        raise UserError(f"{path}: no such experiment config")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: an experiment config must be a mapping")
+    parent = raw.pop("extends", None)
+    if parent:
+        raw = _merge(_load_raw((path.parent / parent).resolve(), (*seen, path)), raw)
+    return raw
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    path = Path(path).resolve()
+    raw = _load_raw(path)
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"{path}: {problems}") from None

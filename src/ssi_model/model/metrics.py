@@ -1,0 +1,36 @@
+"""Regression and interval metrics, per pillar, for the total and per segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def point_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    known = ~np.isnan(observed)
+    y, p = observed[known], predicted[known]
+    err = p - y
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r2": float(1 - (err**2).sum() / ss_tot) if ss_tot > 0 else float("nan"),
+        "n": float(known.sum()),
+    }
+
+
+def interval_metrics(observed: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float]:
+    known = ~np.isnan(observed)
+    y = observed[known]
+    return {
+        "coverage": float(((y >= lo[known]) & (y <= hi[known])).mean()),
+        "width": float((hi[known] - lo[known]).mean()),
+    }
+
+
+def segment_mae(observed: np.ndarray, predicted: np.ndarray, segments: pd.Series,
+                min_rows: int = 30) -> dict[str, float]:
+    frame = pd.DataFrame({"err": np.abs(predicted - observed), "seg": segments.to_numpy()})
+    frame = frame.dropna()
+    grouped = frame.groupby("seg", observed=True)["err"].agg(["mean", "size"])
+    return {str(k): float(r["mean"]) for k, r in grouped.iterrows() if r["size"] >= min_rows}

@@ -1,0 +1,42 @@
+"""Settings from the environment (pydantic-settings); read when asked, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+class Settings(BaseSettings):
+    """Where MLflow lives and which registered model the CLI and the API use.
+
+    ``MLFLOW_TRACKING_URI`` overrides the embedded SQLite store everywhere (CLI, API, notebooks,
+    tests); ``SSI_MODEL_NAME`` and ``SSI_MODEL_ALIAS`` choose the model version to serve.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    mlflow_tracking_uri: str = Field(DEFAULT_TRACKING_URI, alias="MLFLOW_TRACKING_URI")
+    ssi_model_name: str = Field("ssi-estimator", alias="SSI_MODEL_NAME")
+    ssi_model_alias: str = Field("champion", alias="SSI_MODEL_ALIAS")
+    ssi_api_key: str | None = Field(None, alias="SSI_API_KEY")
+    ssi_reload_seconds: float = Field(30.0, alias="SSI_RELOAD_SECONDS", ge=0)
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.ssi_model_name}@{self.ssi_model_alias}"
+
+    def resolved_tracking_uri(self) -> str:
+        """A relative SQLite path is made absolute, so the store does not move with the cwd."""
+        uri = self.mlflow_tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            return prefix + str(Path(uri[len(prefix):]).resolve())
+        return uri
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""MLflow: tracked training runs, the pyfunc model, the registry and its champion."""
