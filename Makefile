@@ -22,14 +22,22 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export MPLBACKEND := Agg
 
 # Defaults for the data targets (override: make data N=5000 SEED=1)
-N ?= 20000
+N ?= 25000
 SEED ?= 0
 CALIBRATION ?= linkedin
+EXPERIMENT ?= experiments/default.yaml
+SAMPLES ?= data/raw/samples/members.csv
+MODEL ?=
+MODEL_FLAG := $(if $(MODEL),--model $(MODEL),)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MLFLOW_PORT ?= 5000
 COHORT := data/raw/cohort.csv
 CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
 
-.PHONY: help env data calibration test test-slow lint demo clean
+.PHONY: help env data calibration train evaluate promote predict mlflow-ui test test-slow lint \
+	demo clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,11 +53,26 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 env: $(STAMP) ## Create or update .venv from the lock file (done automatically by other targets)
 
 data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into data/interim
-	$(SSI) simulate --n $(N) --seed $(SEED) --calibration $(CALIBRATION) --out $(COHORT)
+	$(SSI) simulate --n $(N) --seed $(SEED) --calibration $(CALIBRATION) --out $(COHORT) --with-truth
 	$(SSI) validate $(COHORT) --out $(CLEAN) --quarantine $(QUARANTINE)
 
 calibration: $(STAMP) ## Print the simulator's calibration figures (CALIBRATION=linkedin|coaching-guide)
 	$(SSI) calibration --calibration $(CALIBRATION) --n $(N) --seed $(SEED)
+
+train: $(STAMP) ## Train and register a model (EXPERIMENT=experiments/default.yaml, DATA=path optional)
+	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),)
+
+evaluate: $(STAMP) ## Write the evaluation report of the latest run (RUN=<run id> for another)
+	$(SSI) evaluate $(if $(RUN),--run $(RUN),) --out reports/evaluation
+
+promote: $(STAMP) ## Move @champion to the latest version if it passes the gate (VERSION=N, FORCE=1)
+	$(SSI) promote $(if $(VERSION),--version $(VERSION),) $(if $(FORCE),--force,)
+
+predict: $(STAMP) ## Score the sample members with the champion into data/processed/predictions.csv
+	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv $(MODEL_FLAG)
+
+mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
+	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 test: $(STAMP) ## Run the test suite (fast; excludes tests marked slow)
 	$(RUN) pytest -m "not slow"
@@ -62,11 +85,15 @@ lint: $(STAMP) ## ruff and mypy
 	$(RUN) mypy
 
 demo: data ## Run the main job end to end on the embedded defaults and say where outputs are
+	$(SSI) train --config $(EXPERIMENT) --data $(CLEAN)
+	$(SSI) promote
+	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv
 	@echo
 	@echo "demo outputs:"
-	@echo "  simulated cohort:  $(COHORT)"
-	@echo "  clean rows:        $(CLEAN)"
-	@echo "  quarantined rows:  $(QUARANTINE)"
+	@echo "  simulated cohort:      $(COHORT)"
+	@echo "  clean / quarantined:   $(CLEAN) / $(QUARANTINE)"
+	@echo "  MLflow store:          $(MLFLOW_TRACKING_URI)  (browse: make mlflow-ui)"
+	@echo "  predictions:           data/processed/predictions.csv"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv)
 	rm -rf data/raw/cohort* data/interim/* data/processed/* mlflow.db mlruns reports

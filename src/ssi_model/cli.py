@@ -224,6 +224,35 @@ def train(
 
 @app.command()
 @user_errors
+def evaluate(
+    run: Annotated[str | None, typer.Option(help="Run id (default: the latest run)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the report")] = Path(
+        "reports/evaluation"),
+    learning_curve: Annotated[
+        bool, typer.Option(help="Retrain on 500…20k rows for the learning curve")
+    ] = True,
+) -> None:
+    """Write a readable evaluation report for a run (and log it to the run)."""
+    from ssi_model.tracking.evaluate import evaluate_run
+
+    result = evaluate_run(run, out, with_learning_curve=learning_curve, progress=_progress())
+    m = result.metrics
+    _echo(f"run {result.run_id}")
+    for t in ("total", "brand", "people", "insights", "relationships"):
+        line = f"  {t:<14} MAE {m[f'{t}_mae']:.3f}  coverage {m[f'{t}_coverage']:.1%}"
+        if result.noise_floor:
+            floor = result.noise_floor[t]
+            line += f"  noise floor {floor:.3f}  ratio {m[f'{t}_mae'] / floor:.3f}"
+        _echo(line)
+    if result.learning_curve is not None:
+        _echo("learning curve (holdout MAE of the total): " + ", ".join(
+            f"{int(r['rows'])}: {r['total_mae']:.2f}" for _, r in
+            result.learning_curve.iterrows()))
+    _echo(f"report: {result.report}")
+
+
+@app.command()
+@user_errors
 def promote(
     version: Annotated[
         str | None, typer.Option(help="Version to promote (default: the latest)")
@@ -244,7 +273,10 @@ def promote(
             _echo(f"  {target:<14} {cand:9.3f} {decision.champion_mae[target]:9.3f}")
     for reason in decision.reasons:
         _echo(f"  - {reason}")
-    if decision.promoted:
+    if decision.promoted and decision.previous == decision.version:
+        _echo(f"{model_name} version {decision.version} already holds "
+              f"@{settings.ssi_model_alias}; nothing to do")
+    elif decision.promoted:
         forced = " (forced past the gate)" if decision.forced and decision.reasons else ""
         _echo(f"promoted {model_name} version {decision.version} to "
               f"@{settings.ssi_model_alias}{forced}; previous: {decision.previous or 'none'}")

@@ -106,7 +106,7 @@ def promote(name: str, version: str | None = None, *, alias: str = "champion",
     decision = Decision(promoted=False, version=version, previous=previous, forced=force)
 
     if previous == version:
-        decision.reasons.append(f"version {version} already holds @{alias}")
+        decision.promoted = True  # nothing to move: the alias already points here
         return decision
 
     if previous is None:

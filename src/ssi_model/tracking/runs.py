@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -55,6 +56,8 @@ class RunResult:
 
 
 def configure_mlflow() -> str:
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI, else the embedded SQLite)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = get_settings().resolved_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

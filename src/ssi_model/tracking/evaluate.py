@@ -1,0 +1,230 @@
+"""Evaluation report of a training run: metrics, baselines, noise floor, learning curve, plots.
+
+On simulated data the holdout carries the simulator's best possible prediction per member (the
+median of the reported label over many draws of hidden factors and reporting noise), so the report
+can say how far the model is from the best any model could do: its MAE as a ratio to that floor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ssi_model.contract import PILLARS  # noqa: E402
+from ssi_model.errors import UserError  # noqa: E402
+from ssi_model.model.config import ExperimentConfig  # noqa: E402
+from ssi_model.model.estimator import TOTAL  # noqa: E402
+from ssi_model.model.metrics import point_metrics  # noqa: E402
+from ssi_model.model.train import fit_estimator  # noqa: E402
+from ssi_model.tracking.runs import (  # noqa: E402
+    HOLDOUT_ARTIFACT,
+    configure_mlflow,
+    data_fingerprint,
+    load_training_data,
+    observed_frame,
+    split_holdout,
+)
+
+TARGETS = (TOTAL, *PILLARS)
+LEARNING_CURVE_SIZES = (500, 1000, 2000, 5000, 10000, 20000)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Evaluation:
+    run_id: str
+    metrics: dict[str, float]
+    noise_floor: dict[str, float] | None
+    learning_curve: pd.DataFrame | None
+    report: Path
+
+
+def latest_run_id(experiment: str = "ssi-model") -> str:
+    configure_mlflow()
+    exp = mlflow.get_experiment_by_name(experiment)
+    runs = [] if exp is None else mlflow.search_runs(
+        [exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+    if not runs:
+        raise UserError("no finished training run found: run `make train` first")
+    return str(runs[0].info.run_id)
+
+
+def noise_floor(holdout: pd.DataFrame) -> dict[str, float] | None:
+    """MAE of the simulator's best possible predictor on the holdout, per target."""
+    best_cols = [f"best_ssi_{t}" for t in TARGETS]
+    if not all(c in holdout.columns for c in best_cols):
+        return None
+    observed = observed_frame(holdout)
+    return {
+        t: point_metrics(observed[f"ssi_{t}"].to_numpy(),
+                         holdout[f"best_ssi_{t}"].astype(float).to_numpy())["mae"]
+        for t in TARGETS
+    }
+
+
+def learning_curve(config: ExperimentConfig, train: pd.DataFrame, holdout: pd.DataFrame,
+                   sizes: tuple[int, ...] = LEARNING_CURVE_SIZES,
+                   progress: Progress | None = None) -> pd.DataFrame:
+    """Holdout MAE when training on the first N rows of a seeded shuffle of the training set."""
+    say = progress or (lambda _m: None)
+    shuffled = train.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
+    observed = observed_frame(holdout)
+    rows = []
+    for n in sizes:
+        if n > len(shuffled):
+            continue
+        say(f"learning curve: {n} rows")
+        estimator = fit_estimator(shuffled.head(n), config).estimator
+        predicted = estimator.predict(holdout)
+        row: dict[str, float] = {"rows": n}
+        for t in TARGETS:
+            row[f"{t}_mae"] = point_metrics(observed[f"ssi_{t}"].to_numpy(),
+                                            predicted[f"ssi_{t}"].to_numpy(float))["mae"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _plot_curve(curve: pd.DataFrame, floor: dict[str, float] | None, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.8))
+    for ax, t in zip(axes, TARGETS, strict=True):
+        ax.plot(curve["rows"], curve[f"{t}_mae"], marker="o", label="model")
+        if floor:
+            ax.axhline(floor[t], color="tab:green", ls="--", label="noise floor")
+        ax.set(xscale="log", title=t, xlabel="training rows", ylabel="holdout MAE")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def evaluate_run(run_id: str | None, out: Path, *, with_learning_curve: bool = True,
+                 sizes: tuple[int, ...] = LEARNING_CURVE_SIZES,
+                 progress: Progress | None = None) -> Evaluation:
+    say = progress or (lambda _m: None)
+    configure_mlflow()
+    client = mlflow.MlflowClient()
+    run_id = run_id or latest_run_id()
+    run = client.get_run(run_id)
+    metrics = run.data.metrics
+    config = ExperimentConfig.model_validate(_load_config_artifact(run_id))
+    out.mkdir(parents=True, exist_ok=True)
+    holdout = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))
+    floor = noise_floor(holdout)
+
+    curve = None
+    if with_learning_curve:
+        source = run.data.tags.get("data_source", "")
+        data = None if source.startswith("simulated:") else Path(source)
+        validated, _ = load_training_data(config, data)
+        if data_fingerprint(validated.clean) != run.data.tags.get("data_fingerprint"):
+            raise UserError(f"the data behind run {run_id} changed since training ({source}); "
+                            "the learning curve needs the same data")
+        train, _ = split_holdout(validated.clean, config.data.holdout_share)
+        curve = learning_curve(config, train, holdout, sizes, say)
+        curve.to_csv(out / "learning_curve.csv", index=False)
+        _plot_curve(curve, floor, out / "learning_curve.png")
+
+    for name in ("predicted_vs_reported.png", "residuals.png", "feature_importance.png",
+                 "shap_summary.png"):
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                        artifact_path=f"plots/{name}",
+                                                        dst_path=str(out))
+            Path(local).replace(out / name)
+        except Exception:  # noqa: BLE001 - a run logged without plots still gets a report
+            continue
+
+    report = out / "evaluation.md"
+    report.write_text(_markdown(run_id, run.data.tags, metrics, floor, curve), encoding="utf-8")
+    mlflow.log_artifacts(str(out), artifact_path="evaluation", run_id=run_id)
+    if floor:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics({f"noise_floor_{t}_mae": v for t, v in floor.items()})
+            mlflow.log_metrics({f"{t}_mae_over_floor": metrics[f"{t}_mae"] / v
+                                for t, v in floor.items() if v > 0})
+    return Evaluation(run_id=run_id, metrics=metrics, noise_floor=floor, learning_curve=curve,
+                      report=report)
+
+
+def _load_config_artifact(run_id: str) -> dict[str, object]:
+    import yaml
+
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
+    loaded = yaml.safe_load(text)
+    return dict(loaded)
+
+
+def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
+              floor: dict[str, float] | None, curve: pd.DataFrame | None) -> str:
+    parts = [
+        f"# Evaluation of run `{run_id}`",
+        "",
+        f"- experiment config: `{tags.get('experiment_config', '?')}`",
+        f"- data: `{tags.get('data_source', '?')}` (fingerprint `"
+        f"{tags.get('data_fingerprint', '?')[:12]}…`)",
+        "- every figure is on the holdout: members held out by a hash of their id, never "
+        "trained on",
+        "",
+        "## Accuracy and intervals",
+        "",
+    ]
+    rows = []
+    for t in TARGETS:
+        row = [t, f"{m[f'{t}_mae']:.3f}", f"{m[f'{t}_rmse']:.3f}", f"{m[f'{t}_r2']:.3f}",
+               f"{m[f'{t}_coverage']:.1%}", f"{m[f'{t}_interval_width']:.2f}",
+               f"{m[f'baseline_linear_{t}_mae']:.3f}", f"{m[f'baseline_rule_{t}_mae']:.3f}"]
+        if floor:
+            row += [f"{floor[t]:.3f}", f"{m[f'{t}_mae'] / floor[t]:.3f}"]
+        rows.append(row)
+    header = ["target", "MAE", "RMSE", "R²", "90 % coverage", "interval width",
+              "linear MAE", "rule-of-thumb MAE"]
+    if floor:
+        header += ["noise floor MAE", "MAE / floor"]
+    parts.append(_table(header, rows))
+    if floor:
+        parts += ["", "The noise floor is the MAE of the best possible predictor: for each member, "
+                  "the median of the reported label over many draws of the simulator's hidden "
+                  "factors and reporting noise. No model can beat it on average."]
+    segments = sorted((k, v) for k, v in m.items() if k.startswith("total_mae_"))
+    if segments:
+        parts += ["", "## MAE of the total by segment", "",
+                  _table(["segment", "MAE"], [[k.removeprefix("total_mae_"), f"{v:.3f}"]
+                                               for k, v in segments])]
+    if curve is not None and len(curve):
+        parts += ["", "## Learning curve", "",
+                  _table(["training rows", *[f"{t} MAE" for t in TARGETS]],
+                         [[str(int(r["rows"])), *[f"{r[f'{t}_mae']:.3f}" for t in TARGETS]]
+                          for _, r in curve.iterrows()]),
+                  "", "![learning curve](learning_curve.png)"]
+    parts += ["", "## Plots", "", "![predicted vs reported](predicted_vs_reported.png)", "",
+              "![residuals](residuals.png)", "", "![feature importance](feature_importance.png)",
+              "", "![SHAP summary](shap_summary.png)", ""]
+    return "\n".join(parts)
+
+
+def summary_json(evaluation: Evaluation) -> str:
+    out: dict[str, object] = {"run_id": evaluation.run_id}
+    if evaluation.noise_floor:
+        out["noise_floor"] = evaluation.noise_floor
+        out["mae_over_floor"] = {t: evaluation.metrics[f"{t}_mae"] / v
+                                 for t, v in evaluation.noise_floor.items()}
+    return json.dumps(out, indent=2)
