@@ -319,5 +319,83 @@ def predict(
         _echo(f"not scored ({result.n_quarantined} invalid rows, with reasons): {qpath}")
 
 
+# ---------------------------------------------------------------------------- explain
+
+
+@app.command()
+@user_errors
+def explain(
+    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
+    out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
+    model: Annotated[
+        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+    ] = None,
+    budget_minutes: Annotated[
+        float | None, typer.Option(min=0, help="Weekly time budget for the plan")
+    ] = None,
+    target: Annotated[
+        float | None, typer.Option(min=0, max=100, help="Target total for a target plan")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of texts: en, nl or de")] = "en",
+) -> None:
+    """Drivers, levers (gains from the model) and a plan of at most three actions per member."""
+    import json
+
+    from ssi_model.explain import explain_rows
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import load_estimator, model_info
+    from ssi_model.validation import validate_file
+
+    if lang not in ("en", "nl", "de"):
+        raise _fail(f"--lang must be en, nl or de, not {lang!r}")
+    result = validate_file(input)
+    uri = model or get_settings().champion_uri
+    estimator = load_estimator(uri)
+    docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes, target=target,
+                        lang=lang, model_info=model_info(uri, estimator))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
+                              ensure_ascii=False), encoding="utf-8")
+    _echo(f"{result.summary()}; explained {len(docs)} members with {uri} -> {out}")
+    if result.n_quarantined:
+        _echo(f"not explained: {result.n_quarantined} invalid rows (run `ssi validate` for "
+              "the reasons)")
+
+
+@app.command("evaluate-levers")
+@user_errors
+def evaluate_levers_command(
+    model: Annotated[
+        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+    ] = None,
+    members: Annotated[int, typer.Option(min=10, help="Simulated test members")] = 500,
+    stability: Annotated[
+        bool, typer.Option(help="Train two bootstrap models to measure stability (slower)")
+    ] = True,
+    config: Annotated[Path, typer.Option(help="Experiment for the bootstrap models")] = Path(
+        "experiments/default.yaml"),
+) -> None:
+    """Lever quality against the simulator's truth: validity, faithfulness, regret, stability."""
+    import json
+
+    from ssi_model.explain.evaluate import bootstrap_estimators, evaluate_levers
+    from ssi_model.model.config import load_config
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import load_estimator
+    from ssi_model.tracking.runs import load_training_data, split_holdout
+
+    uri = model or get_settings().champion_uri
+    estimator = load_estimator(uri)
+    pair = None
+    if stability:
+        cfg = load_config(config)
+        validated, _ = load_training_data(cfg, None)
+        train, _ = split_holdout(validated.clean, cfg.data.holdout_share)
+        _progress()("training two bootstrap models for the stability figure")
+        pair = bootstrap_estimators(train, cfg)
+    quality = evaluate_levers(estimator, members=members, bootstrap_pair=pair)
+    _echo(json.dumps(quality.as_dict(), indent=2))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -90,7 +90,7 @@ class Lever(_Doc):
     id: str = Field(description="Catalogue id, e.g. post_weekly")
     pillar: Pillar = Field(description="The pillar the lever targets first")
     pillars: list[Pillar] = Field(description="Every pillar the catalogue says it targets")
-    changes: dict[str, float | bool] = Field(
+    changes: dict[str, bool | int | float] = Field(
         description="Contract column -> the new absolute value (re-score the changed profile "
                     "with these)")
     gain: Gain
@@ -103,7 +103,7 @@ class Lever(_Doc):
 
 class Plan(_Doc):
     levers: list[str] = Field(description="Ids of at most three levers, best first")
-    changes: dict[str, float | bool]
+    changes: dict[str, bool | int | float]
     gain: Gain = Field(description="Gain of the bundle, re-scored jointly (not a sum)")
     effort_minutes_per_week: float
     budget_minutes: float | None = Field(description="Weekly time budget the plan respects")

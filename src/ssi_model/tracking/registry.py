@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
+from ssi_model.explain.schema import ModelInfo
 from ssi_model.model.estimator import TOTAL, SSIEstimator
 from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, configure_mlflow, holdout_metrics
 
@@ -43,6 +44,27 @@ def load_estimator(model_uri: str) -> SSIEstimator:
     except MlflowException as exc:
         raise UserError(f"cannot load model {model_uri}: {exc.message}") from None
     return model.unwrap_python_model().estimator  # type: ignore[attr-defined, no-any-return]
+
+
+def model_info(model_uri: str, estimator: SSIEstimator) -> ModelInfo:
+    """Name, version, run and training date of a registry URI, for explanations and reports."""
+    name, version = None, None
+    if model_uri.startswith("models:/"):
+        ref = model_uri[len("models:/"):]
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            try:
+                version = str(_client().get_model_version_by_alias(name, alias).version)
+            except MlflowException:
+                version = None
+        elif "/" in ref:
+            name, version = ref.split("/", 1)
+    return ModelInfo(
+        name=name or model_uri,
+        version=version,
+        run_id=estimator.meta.get("run_id"),
+        trained_at=estimator.meta.get("trained_at"),
+    )
 
 
 def _client() -> mlflow.MlflowClient:

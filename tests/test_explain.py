@@ -1,0 +1,236 @@
+"""Drivers, levers and plans: gains come from the model, plans are re-scored jointly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ssi_model.contract import CONTRACT, PILLARS
+from ssi_model.explain import Explanation, explain_rows, load_catalogue
+from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catalogue, to_table
+from ssi_model.explain.evaluate import evaluate_levers, stability
+from ssi_model.model.estimator import SSIEstimator
+from ssi_model.simulator import simulate_cohort
+from ssi_model.tracking.registry import load_estimator
+from ssi_model.validation import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def estimator(trained) -> SSIEstimator:  # type: ignore[no-untyped-def]
+    return load_estimator(f"models:/ssi-estimator/{trained.model_version}")
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    return validate(simulate_cohort(60, 31)).clean
+
+
+@pytest.fixture(scope="module")
+def docs(estimator: SSIEstimator, rows: pd.DataFrame) -> list[Explanation]:
+    return explain_rows(estimator, rows, target=45)
+
+
+# -- the catalogue -------------------------------------------------------------------------------
+
+def test_catalogue_covers_every_pillar_in_three_languages() -> None:
+    catalogue = load_catalogue()
+    assert len(catalogue.levers) >= 20
+    for pillar in PILLARS:
+        assert sum(lv.pillar == pillar for lv in catalogue.levers) >= 3, pillar
+    for lever in catalogue.levers:
+        assert set(lever.text) >= {"en", "nl", "de"}
+        assert all(c in CONTRACT.behaviour_columns for c in lever.columns)
+        assert lever.effort_minutes > 0
+    assert {t.pillar for t in catalogue.tips} <= set(PILLARS) and catalogue.tips
+
+
+def test_the_catalogue_refuses_a_lever_that_changes_context() -> None:
+    spec = {"version": 1, "window_weeks": 13, "default_budget_minutes": 60,
+            "plan_candidates": 5, "caveat": {"en": "x", "nl": "x", "de": "x"},
+            "levers": [{"id": "be_senior", "pillars": ["brand"], "one_off": True,
+                        "effort_minutes": 1, "text": {"en": "x", "nl": "x", "de": "x"},
+                        "changes": [{"column": "seniority", "op": "set", "value": 1}]}]}
+    with pytest.raises(CatalogueError, match="seniority is context"):
+        parse_catalogue(spec)
+
+
+def _one(**values: object) -> dict[str, np.ndarray]:
+    base = {"member_id": "m", "snapshot_date": "2026-09-30", "subscription": "free"}
+    frame = CONTRACT.to_typed(pd.DataFrame([{**base, **values}]))
+    return to_table(frame)
+
+
+def test_apply_lever_rules() -> None:
+    catalogue = load_catalogue()
+    table = _one(posts_90d=35)
+    assert apply_lever(catalogue["post_weekly"], table)[0]
+    assert table["posts_90d"][0] == 40  # +13, but no more than the lever's ceiling of 40
+    table = _one(posts_90d=45)
+    assert not apply_lever(catalogue["post_weekly"], table)[0]  # already past the ceiling
+    table = _one()
+    assert not apply_lever(catalogue["post_weekly"], table)[0]  # unknown: gain not estimable
+
+    table = _one(invitations_sent_90d=10, invitations_accepted_90d=5, connections_count=300)
+    assert apply_lever(catalogue["invite_weekly"], table)[0]
+    assert table["invitations_sent_90d"][0] == 49
+    assert table["invitations_accepted_90d"][0] == 5 + 19  # 39 more at the member's 50 %
+    assert table["connections_count"][0] == 300 + 19
+
+    table = _one(messages_received_90d=12, messages_replied_90d=4)
+    assert apply_lever(catalogue["answer_messages"], table)[0]
+    assert table["messages_replied_90d"][0] == 12
+
+    table = _one(leads_saved_90d=0)
+    assert not apply_lever(catalogue["save_leads"], table)[0]  # needs Sales Navigator
+    table = _one(has_banner=True)
+    assert not apply_lever(catalogue["add_banner"], table)[0]  # already done
+
+
+# -- explanations --------------------------------------------------------------------------------
+
+def test_every_listed_gain_is_the_models_rescore(estimator: SSIEstimator, rows: pd.DataFrame,
+                                                 docs: list[Explanation]) -> None:
+    checked = 0
+    for i, doc in enumerate(docs[:20]):
+        before = estimator.predict_pillars(rows.iloc[[i]])[0]
+        for lever in doc.levers:
+            changed = rows.iloc[[i]].copy()
+            for column, value in lever.changes.items():
+                changed[column] = pd.array([value], dtype=CONTRACT[column].pandas_dtype())
+            after = estimator.predict_pillars(changed)[0]
+            gain = after - before
+            assert [getattr(lever.gain, p) for p in PILLARS] == pytest.approx(gain, abs=0.006)
+            assert lever.gain.total == pytest.approx(gain.sum(), abs=0.006)
+            checked += 1
+    assert checked > 50
+
+
+def test_levers_never_touch_context_and_stay_in_the_contract(docs: list[Explanation],
+                                                             rows: pd.DataFrame) -> None:
+    for i, doc in enumerate(docs):
+        for lever in doc.levers:
+            assert lever.gain.total > 0
+            for column, value in lever.changes.items():
+                col = CONTRACT[column]
+                assert column in CONTRACT.behaviour_columns
+                lo, hi = col.numeric_bound("min"), col.numeric_bound("max")
+                assert (lo is None or float(value) >= lo) and (hi is None or float(value) <= hi)
+            changed = rows.iloc[i].copy()
+            for column, value in lever.changes.items():
+                changed[column] = value
+            for column, _, other in CONTRACT.cross_rules():
+                if not (pd.isna(changed[column]) or pd.isna(changed[other])):
+                    assert float(changed[column]) <= float(changed[other])
+
+
+def test_the_plan_is_rescored_jointly_and_respects_the_budget(
+        estimator: SSIEstimator, rows: pd.DataFrame, docs: list[Explanation]) -> None:
+    catalogue = load_catalogue()
+    for i, doc in enumerate(docs):
+        if doc.plan is None:
+            continue
+        assert 1 <= len(doc.plan.levers) <= 3
+        assert doc.plan.effort_minutes_per_week <= catalogue.default_budget_minutes
+        changed = rows.iloc[[i]].copy()
+        for column, value in doc.plan.changes.items():
+            changed[column] = pd.array([value], dtype=CONTRACT[column].pandas_dtype())
+        joint = estimator.predict_pillars(changed)[0] - estimator.predict_pillars(
+            rows.iloc[[i]])[0]
+        assert doc.plan.gain.total == pytest.approx(joint.sum(), abs=0.01)
+        assert doc.plan.total_after == pytest.approx(doc.prediction.ssi_total + joint.sum(),
+                                                     abs=0.02)
+        singles = {lv.id: lv.gain.total for lv in doc.levers}
+        assert doc.plan.gain.total >= max(singles[k] for k in doc.plan.levers) - 1e-6
+
+
+def test_a_tight_budget_gives_a_cheaper_plan(estimator: SSIEstimator,
+                                             rows: pd.DataFrame) -> None:
+    tight = explain_rows(estimator, rows.head(10), budget_minutes=20)
+    for doc in tight:
+        assert doc.plan is None or doc.plan.effort_minutes_per_week <= 20
+        assert doc.plan is None or doc.plan.budget_minutes == 20
+
+
+def test_target_plans(docs: list[Explanation]) -> None:
+    seen = set()
+    for doc in docs:
+        assert doc.target is not None and doc.target.target == 45
+        if doc.target.reachable and doc.target.plan is not None:
+            assert doc.target.plan.total_after >= 45
+            seen.add("reachable")
+        elif not doc.target.reachable:
+            assert doc.target.best_total < 45
+            seen.add("unreachable")
+    assert seen == {"reachable", "unreachable"}
+
+
+def test_drivers_compare_with_peers(docs: list[Explanation]) -> None:
+    some = 0
+    for doc in docs:
+        assert set(doc.drivers) == set(PILLARS)
+        for pillar, d in doc.drivers.items():
+            assert all(x.contribution > 0 for x in d.up)
+            assert all(x.contribution < 0 for x in d.down)
+            for x in d.up + d.down:
+                assert x.column in CONTRACT.pillar_inputs(pillar) or x.column in \
+                    CONTRACT.behaviour_columns
+                assert x.value != x.peer_median
+                some += 1
+    assert some > 0
+
+
+def test_unknown_facts_are_listed_and_not_levered(estimator: SSIEstimator,
+                                                  rows: pd.DataFrame) -> None:
+    sparse = rows.head(1).copy()
+    sparse["posts_90d"] = pd.array([pd.NA], dtype="Int64")
+    doc = explain_rows(estimator, sparse)[0]
+    assert "posts_90d" in doc.unknown
+    assert all("posts_90d" not in lv.changes for lv in doc.levers)
+
+
+def test_texts_follow_the_language(estimator: SSIEstimator, rows: pd.DataFrame) -> None:
+    catalogue = load_catalogue()
+    doc = explain_rows(estimator, rows.head(1), lang="de")[0]
+    assert doc.lang == "de" and doc.caveat == catalogue.caveat["de"]
+    assert all(lv.text == catalogue[lv.id].text["de"] for lv in doc.levers)
+
+
+def test_lever_quality_against_the_simulators_truth(estimator: SSIEstimator) -> None:
+    # Small model and cohort: looser than the quality bars measured in `ssi evaluate-levers`.
+    quality = evaluate_levers(estimator, members=80)
+    assert quality.members == 80
+    assert quality.constraint_violations == 0
+    assert quality.validity >= 0.9
+    assert quality.faithfulness_spearman_median >= 0.5
+
+
+def test_stability_counts_agreement_of_top_three(docs: list[Explanation]) -> None:
+    assert stability(docs, docs) == 1.0
+    reversed_docs = [d.model_copy(update={"levers": [
+        lv.model_copy(update={"gain": lv.gain.model_copy(update={
+            p: -getattr(lv.gain, p) for p in PILLARS})}) for lv in d.levers]}) for d in docs]
+    assert stability(docs, reversed_docs) < 1.0
+
+
+def test_explain_cli_writes_schema_valid_json(trained, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                              mlflow_uri: str) -> None:
+    out = tmp_path / "explanations.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "ssi_model", "explain", str(ROOT / "data/raw/samples/members.csv"),
+         "--out", str(out), "--model", f"models:/ssi-estimator/{trained.model_version}",
+         "--budget-minutes", "60", "--target", "70", "--lang", "nl"],
+        capture_output=True, text=True, check=False,
+        env={**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri})
+    assert done.returncode == 0, done.stderr
+    documents = [Explanation.model_validate(d) for d in json.loads(out.read_text())]
+    assert len(documents) == 13
+    assert all(d.model.version == str(trained.model_version) for d in documents)
+    assert all(d.lang == "nl" for d in documents)
