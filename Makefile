@@ -29,6 +29,7 @@ EXPERIMENT ?= experiments/default.yaml
 SAMPLES ?= data/raw/samples/members.csv
 MODEL ?=
 MODEL_FLAG := $(if $(MODEL),--model $(MODEL),)
+SSI_LANG ?= en
 HOST ?= 127.0.0.1
 PORT ?= 8000
 MLFLOW_PORT ?= 5000
@@ -36,8 +37,8 @@ COHORT := data/raw/cohort.csv
 CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
 
-.PHONY: help env data calibration train evaluate promote predict mlflow-ui test test-slow lint \
-	demo clean
+.PHONY: help env data calibration train evaluate promote predict explain evaluate-levers mlflow-ui \
+	test test-slow lint demo clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +72,13 @@ promote: $(STAMP) ## Move @champion to the latest version if it passes the gate 
 predict: $(STAMP) ## Score the sample members with the champion into data/processed/predictions.csv
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv $(MODEL_FLAG)
 
+explain: $(STAMP) ## Drivers, levers and plan for the sample members -> data/processed/explanations.json (BUDGET=, TARGET=, SSI_LANG=nl)
+	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json $(MODEL_FLAG) \
+		$(if $(BUDGET),--budget-minutes $(BUDGET),) $(if $(TARGET),--target $(TARGET),) --lang $(SSI_LANG)
+
+evaluate-levers: $(STAMP) ## Lever quality against the simulator's truth (validity, faithfulness, regret, stability)
+	$(SSI) evaluate-levers $(MODEL_FLAG)
+
 mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
@@ -88,12 +96,14 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) train --config $(EXPERIMENT) --data $(CLEAN)
 	$(SSI) promote
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv
+	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json
 	@echo
 	@echo "demo outputs:"
 	@echo "  simulated cohort:      $(COHORT)"
 	@echo "  clean / quarantined:   $(CLEAN) / $(QUARANTINE)"
 	@echo "  MLflow store:          $(MLFLOW_TRACKING_URI)  (browse: make mlflow-ui)"
 	@echo "  predictions:           data/processed/predictions.csv"
+	@echo "  explanations (levers): data/processed/explanations.json"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv)
 	rm -rf data/raw/cohort* data/interim/* data/processed/* mlflow.db mlruns reports

@@ -119,9 +119,10 @@ class Contract:
         rules: list[tuple[str, Literal["min", "max"], str]] = []
         for col in self.columns:
             for which in ("min", "max"):
-                other = col.column_bound(which)  # type: ignore[arg-type]
+                assert which == "min" or which == "max"
+                other = col.column_bound(which)
                 if other is not None:
-                    rules.append((col.name, which, other))  # type: ignore[arg-type]
+                    rules.append((col.name, which, other))
         return rules
 
     def empty_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
@@ -141,7 +142,7 @@ class Contract:
                 if col.kind == "date":
                     out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")
                 elif col.kind == "int":
-                    out[col.name] = pd.array(s.astype("Float64"), dtype="Int64")
+                    out[col.name] = s.astype("Float64").astype("Int64")  # raises if not whole
                 else:
                     out[col.name] = s.astype(col.pandas_dtype())
             else:

@@ -37,13 +37,17 @@ class FeatureConfig(_Strict):
     exclude: tuple[str, ...] = ()
 
 
+def _no_overrides() -> dict[str, dict[str, Any]]:
+    return {p: {} for p in PILLARS}
+
+
 class ModelConfig(_Strict):
     cv_folds: int = Field(5, ge=2)
     early_stopping_rounds: int = Field(50, ge=1)
     validation_share: float = Field(0.1, gt=0, lt=0.5)
     num_boost_round: int = Field(2000, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    pillars: dict[str, dict[str, Any]] = Field(default_factory=lambda: {p: {} for p in PILLARS})
+    pillars: dict[str, dict[str, Any]] = Field(default_factory=lambda: _no_overrides())
 
     def pillar_params(self, pillar: str) -> dict[str, Any]:
         return {**self.params, **(self.pillars.get(pillar) or {})}

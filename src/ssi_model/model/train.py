@@ -70,7 +70,7 @@ def _train_booster(params: dict[str, Any], x: np.ndarray, y: np.ndarray, cats: l
                    rounds: int, valid: tuple[np.ndarray, np.ndarray] | None = None,
                    early_stopping: int | None = None) -> lgb.Booster:
     train_set = lgb.Dataset(x, y, categorical_feature=cats, free_raw_data=True)
-    callbacks = []
+    callbacks: list[Callable[..., Any]] = []
     valid_sets = []
     if valid is not None:
         valid_sets = [lgb.Dataset(valid[0], valid[1], categorical_feature=cats,

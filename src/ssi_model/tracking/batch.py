@@ -8,13 +8,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
 
 from ssi_model.contract import CONTRACT
 from ssi_model.errors import UserError
-from ssi_model.tracking.runs import configure_mlflow
+from ssi_model.tracking.store import configure_mlflow
 
 
-def load_pyfunc(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+def load_pyfunc(model_uri: str) -> PyFuncModel:
     configure_mlflow()
     try:
         return mlflow.pyfunc.load_model(model_uri)
@@ -37,7 +38,7 @@ def to_model_input(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict_frame(
-    model: mlflow.pyfunc.PyFuncModel,
+    model: PyFuncModel,
     rows: pd.DataFrame,
     chunk_size: int = 50_000,
     advance: Callable[[int], None] | None = None,

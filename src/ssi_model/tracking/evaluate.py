@@ -15,20 +15,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
 
-from ssi_model.contract import PILLARS  # noqa: E402
-from ssi_model.errors import UserError  # noqa: E402
-from ssi_model.model.config import ExperimentConfig  # noqa: E402
-from ssi_model.model.estimator import TOTAL  # noqa: E402
-from ssi_model.model.metrics import point_metrics  # noqa: E402
-from ssi_model.model.train import fit_estimator  # noqa: E402
-from ssi_model.tracking.runs import (  # noqa: E402
+from ssi_model.contract import PILLARS
+from ssi_model.errors import UserError
+from ssi_model.model.config import ExperimentConfig
+from ssi_model.model.estimator import TOTAL
+from ssi_model.model.metrics import point_metrics
+from ssi_model.model.train import fit_estimator
+from ssi_model.tracking.runs import (
     HOLDOUT_ARTIFACT,
-    configure_mlflow,
     data_fingerprint,
     load_training_data,
     observed_frame,
@@ -150,7 +148,7 @@ def evaluate_run(run_id: str | None, out: Path, *, with_learning_curve: bool = T
                                                         artifact_path=f"plots/{name}",
                                                         dst_path=str(out))
             Path(local).replace(out / name)
-        except Exception:  # noqa: BLE001 - a run logged without plots still gets a report
+        except Exception:
             continue
 
     report = out / "evaluation.md"

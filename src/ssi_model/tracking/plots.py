@@ -7,12 +7,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # headless: set before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from ssi_model.contract import PILLARS  # noqa: E402
-from ssi_model.model.estimator import SSIEstimator  # noqa: E402
+from ssi_model.contract import PILLARS
+from ssi_model.model.estimator import SSIEstimator
 
 TARGETS = ("total", *PILLARS)
 

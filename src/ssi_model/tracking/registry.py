@@ -20,7 +20,8 @@ from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
 from ssi_model.explain.schema import ModelInfo
 from ssi_model.model.estimator import TOTAL, SSIEstimator
-from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, configure_mlflow, holdout_metrics
+from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, holdout_metrics
+from ssi_model.tracking.store import configure_mlflow
 
 PILLAR_TOLERANCE = 1.05
 
@@ -43,7 +44,8 @@ def load_estimator(model_uri: str) -> SSIEstimator:
         model = mlflow.pyfunc.load_model(model_uri)
     except MlflowException as exc:
         raise UserError(f"cannot load model {model_uri}: {exc.message}") from None
-    return model.unwrap_python_model().estimator  # type: ignore[attr-defined, no-any-return]
+    estimator: SSIEstimator = model.unwrap_python_model().estimator
+    return estimator
 
 
 def model_info(model_uri: str, estimator: SSIEstimator) -> ModelInfo:
@@ -103,6 +105,8 @@ def _maes(estimator: SSIEstimator, holdout: pd.DataFrame) -> dict[str, float]:
 def _baseline_check(name: str, version: str) -> list[str]:
     client = _client()
     run_id = client.get_model_version(name, version).run_id
+    if not run_id:
+        return [f"version {version} has no run, so no baseline metrics to compare with"]
     metrics = client.get_run(run_id).data.metrics
     problems = []
     for target in (TOTAL, *PILLARS):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,8 +31,9 @@ from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import PREDICTION_COLUMNS, TOTAL, SSIEstimator
 from ssi_model.model.metrics import interval_metrics, point_metrics, segment_mae
 from ssi_model.model.train import fit_estimator, holdout_mask, labels_frame
-from ssi_model.settings import get_settings
 from ssi_model.tracking import plots
+from ssi_model.tracking.batch import to_model_input
+from ssi_model.tracking.store import configure_mlflow, use_experiment
 from ssi_model.validation import ValidationResult, validate, validate_file
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
@@ -53,30 +53,6 @@ class RunResult:
     n_holdout: int
     n_quarantined: int
     seconds: float
-
-
-def configure_mlflow() -> str:
-    """Point MLflow at the configured store (MLFLOW_TRACKING_URI, else the embedded SQLite)."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = get_settings().resolved_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def use_experiment(name: str) -> str:
-    """Select (or create) the experiment; a SQLite store keeps artifacts beside its file."""
-    existing = mlflow.get_experiment_by_name(name)
-    if existing is not None:
-        mlflow.set_experiment(experiment_id=existing.experiment_id)
-        return str(existing.experiment_id)
-    uri = mlflow.get_tracking_uri()
-    location = None
-    if uri.startswith("sqlite:///"):
-        location = (Path(uri[len("sqlite:///"):]).parent / "mlruns").as_uri()
-    experiment_id = mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
 
 
 def data_fingerprint(rows: pd.DataFrame) -> str:
@@ -163,19 +139,9 @@ def model_signature() -> ModelSignature:
 
 def input_example(rows: pd.DataFrame) -> pd.DataFrame:
     """A two-row example from the holdout with the ids replaced (no member data leaves)."""
-    cols = [c for c in CONTRACT.input_columns if c != "snapshot_date"]
-    example = rows[cols].head(2).copy()
+    example = to_model_input(rows.head(2)).reset_index(drop=True)
     example["member_id"] = ["example-1", "example-2"][: len(example)]
-    out = {}
-    for c in cols:
-        kind = CONTRACT[c].kind
-        if kind in ("int", "float"):
-            out[c] = example[c].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        elif kind == "bool":
-            out[c] = example[c].astype(object).where(example[c].notna(), None)
-        else:
-            out[c] = example[c].astype(object).where(example[c].notna(), None)
-    return pd.DataFrame(out)
+    return example
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
