@@ -12,12 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
@@ -32,6 +29,7 @@ from ssi_model.tracking.runs import (
     observed_frame,
     split_holdout,
 )
+from ssi_model.tracking.store import configure_mlflow
 
 TARGETS = (TOTAL, *PILLARS)
 LEARNING_CURVE_SIZES = (500, 1000, 2000, 5000, 10000, 20000)
@@ -94,7 +92,8 @@ def learning_curve(config: ExperimentConfig, train: pd.DataFrame, holdout: pd.Da
 
 
 def _plot_curve(curve: pd.DataFrame, floor: dict[str, float] | None, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 5, figsize=(20, 3.8))
+    fig = Figure(figsize=(20, 3.8))
+    axes = fig.subplots(1, 5)
     for ax, t in zip(axes, TARGETS, strict=True):
         ax.plot(curve["rows"], curve[f"{t}_mae"], marker="o", label="model")
         if floor:
@@ -103,7 +102,6 @@ def _plot_curve(curve: pd.DataFrame, floor: dict[str, float] | None, path: Path)
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 

@@ -1,15 +1,12 @@
-"""Diagnostic plots for a training run (matplotlib, Agg backend, PNG files)."""
+"""Diagnostic plots for a training run (PNG files; matplotlib figures, no GUI backend)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: set before pyplot is imported
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ssi_model.contract import PILLARS
 from ssi_model.model.estimator import SSIEstimator
@@ -22,7 +19,8 @@ def _limits(name: str) -> float:
 
 
 def predicted_vs_reported(observed: pd.DataFrame, predicted: pd.DataFrame, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
+    fig = Figure(figsize=(20, 4.2))
+    axes = fig.subplots(1, 5)
     for ax, name in zip(axes, TARGETS, strict=True):
         y, p = observed[f"ssi_{name}"].to_numpy(float), predicted[f"ssi_{name}"].to_numpy(float)
         ax.scatter(y, p, s=3, alpha=0.25)
@@ -31,12 +29,12 @@ def predicted_vs_reported(observed: pd.DataFrame, predicted: pd.DataFrame, path:
         ax.set(title=name, xlabel="reported", ylabel="predicted", xlim=(0, top), ylim=(0, top))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def residuals(observed: pd.DataFrame, predicted: pd.DataFrame, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
+    fig = Figure(figsize=(20, 4.2))
+    axes = fig.subplots(1, 5)
     for ax, name in zip(axes, TARGETS, strict=True):
         y, p = observed[f"ssi_{name}"].to_numpy(float), predicted[f"ssi_{name}"].to_numpy(float)
         lo = predicted[f"ssi_{name}_lo"].to_numpy(float)
@@ -50,12 +48,12 @@ def residuals(observed: pd.DataFrame, predicted: pd.DataFrame, path: Path) -> Pa
     axes[0].legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def feature_importance(estimator: SSIEstimator, path: Path, top: int = 15) -> Path:
-    fig, axes = plt.subplots(1, 4, figsize=(20, 5))
+    fig = Figure(figsize=(20, 5))
+    axes = fig.subplots(1, 4)
     for ax, pillar in zip(axes, PILLARS, strict=True):
         booster = estimator.boosters[pillar]
         gain = pd.Series(booster.feature_importance("gain"), index=estimator.blocks[pillar])
@@ -64,12 +62,15 @@ def feature_importance(estimator: SSIEstimator, path: Path, top: int = 15) -> Pa
         ax.set(title=f"{pillar}: share of gain")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def shap_summary(estimator: SSIEstimator, rows: pd.DataFrame, path: Path, sample: int = 500,
                  seed: int = 0) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # shap draws through pyplot; never open a window
+    import matplotlib.pyplot as plt
     import shap
 
     rows = rows.sample(min(sample, len(rows)), random_state=seed)

@@ -1,4 +1,4 @@
-"""Where MLflow lives: the configured tracking store, and experiments that keep artifacts near it."""
+"""Where MLflow lives: the configured store, and experiments that keep artifacts beside it."""
 
 from __future__ import annotations
 
