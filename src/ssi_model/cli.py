@@ -362,6 +362,67 @@ def explain(
               "the reasons)")
 
 
+@app.command()
+@user_errors
+def report(
+    input: Annotated[
+        Path, typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json)")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the pages (index.html + one per member)")],
+    lang: Annotated[str, typer.Option(help="Language: en, nl or de")] = "en",
+    model: Annotated[
+        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+    ] = None,
+    budget_minutes: Annotated[float | None, typer.Option(min=0)] = None,
+    target: Annotated[float | None, typer.Option(min=0, max=100)] = None,
+) -> None:
+    """Coach reports: a self-contained HTML page per member and a cohort index page."""
+    import json
+
+    from ssi_model.explain import Explanation, explain_rows, load_catalogue
+    from ssi_model.report import write_reports
+
+    if lang not in ("en", "nl", "de"):
+        raise _fail(f"--lang must be en, nl or de, not {lang!r}")
+    if input.suffix.lower() == ".json":
+        try:
+            raw = json.loads(input.read_text(encoding="utf-8"))
+            docs = [Explanation.model_validate(d) for d in raw]
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{input}: not a list of explanation documents ({exc})") from None
+        catalogue = load_catalogue()
+        docs = [translate(d, lang, catalogue) for d in docs]
+    else:
+        from ssi_model.settings import get_settings
+        from ssi_model.tracking.registry import load_estimator, model_info
+        from ssi_model.validation import validate_file
+
+        result = validate_file(input)
+        if result.n_quarantined:
+            _echo(f"{result.summary()}: invalid rows get no page (run `ssi validate`)")
+        uri = model or get_settings().champion_uri
+        estimator = load_estimator(uri)
+        docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes,
+                            target=target, lang=lang, model_info=model_info(uri, estimator))
+    pages = write_reports(docs, out)
+    _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
+
+
+def translate(doc: Any, lang: str, catalogue: Any) -> Any:
+    """The same explanation with the catalogue's texts in another language."""
+    if doc.lang == lang:
+        return doc
+    levers = [lv.model_copy(update={"text": catalogue[lv.id].text[lang]}) for lv in doc.levers]
+    tips = {t.id: t for t in catalogue.tips}
+    return doc.model_copy(update={
+        "lang": lang,
+        "levers": levers,
+        "tips": [t.model_copy(update={"text": tips[t.id].text[lang]}) if t.id in tips else t
+                 for t in doc.tips],
+        "caveat": catalogue.caveat[lang],
+    })
+
+
 @app.command("evaluate-levers")
 @user_errors
 def evaluate_levers_command(

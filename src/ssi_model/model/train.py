@@ -15,7 +15,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
 from ssi_model.features import PillarFeatureBuilder
@@ -95,6 +95,7 @@ def fit_estimator(
     names = list(builder.feature_names_out_)
     pos = {n: i for i, n in enumerate(names)}
     m = config.model
+    members = train["member_id"].astype(str).to_numpy()
 
     oof = np.full((len(train), len(PILLARS)), np.nan)
     boosters: dict[str, lgb.Booster] = {}
@@ -106,13 +107,19 @@ def fit_estimator(
         rows = np.flatnonzero(~np.isnan(y))
         params = _lgb_params(config, pillar, block, builder)
         cats = _categorical(block, builder)
-        folds = KFold(m.cv_folds, shuffle=True, random_state=config.seed)
+        # Folds and the early-stopping split keep each member's rows together, so repeated
+        # snapshots (or bootstrap copies) of one member never sit on both sides of a split.
+        groups = members[rows]
+        folds = GroupKFold(m.cv_folds, shuffle=True, random_state=config.seed)
         best_rounds[pillar] = []
-        for k, (fit_idx, held_idx) in enumerate(folds.split(rows)):
+        for k, (fit_idx, held_idx) in enumerate(folds.split(rows, groups=groups)):
             say(f"{pillar}: fold {k + 1}/{m.cv_folds}")
             fit_rows, held_rows = rows[fit_idx], rows[held_idx]
-            inner_fit, inner_valid = train_test_split(
-                fit_rows, test_size=m.validation_share, random_state=config.seed + k)
+            inner = GroupShuffleSplit(1, test_size=m.validation_share,
+                                      random_state=config.seed + k)
+            inner_fit_idx, inner_valid_idx = next(inner.split(fit_rows,
+                                                              groups=members[fit_rows]))
+            inner_fit, inner_valid = fit_rows[inner_fit_idx], fit_rows[inner_valid_idx]
             booster = _train_booster(params, x[inner_fit], y[inner_fit], cats,
                                      m.num_boost_round, (x[inner_valid], y[inner_valid]),
                                      m.early_stopping_rounds)
