@@ -37,7 +37,8 @@ COHORT := data/raw/cohort.csv
 CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
 
-.PHONY: help env data calibration train evaluate promote predict explain evaluate-levers mlflow-ui \
+.PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
+	mlflow-ui \
 	test test-slow lint demo clean
 
 help: ## List every target with what it does
@@ -76,6 +77,10 @@ explain: $(STAMP) ## Drivers, levers and plan for the sample members -> data/pro
 	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json $(MODEL_FLAG) \
 		$(if $(BUDGET),--budget-minutes $(BUDGET),) $(if $(TARGET),--target $(TARGET),) --lang $(SSI_LANG)
 
+report: $(STAMP) ## Coach reports for the sample members -> reports/members/index.html (SSI_LANG=en|nl|de)
+	$(SSI) report $(SAMPLES) --out reports/members --lang $(SSI_LANG) $(MODEL_FLAG) \
+		$(if $(BUDGET),--budget-minutes $(BUDGET),) $(if $(TARGET),--target $(TARGET),)
+
 evaluate-levers: $(STAMP) ## Lever quality against the simulator's truth (validity, faithfulness, regret, stability)
 	$(SSI) evaluate-levers $(MODEL_FLAG)
 
@@ -97,6 +102,7 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) promote
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv
 	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json
+	$(SSI) report data/processed/explanations.json --out reports/members --lang $(SSI_LANG)
 	@echo
 	@echo "demo outputs:"
 	@echo "  simulated cohort:      $(COHORT)"
@@ -104,6 +110,7 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  MLflow store:          $(MLFLOW_TRACKING_URI)  (browse: make mlflow-ui)"
 	@echo "  predictions:           data/processed/predictions.csv"
 	@echo "  explanations (levers): data/processed/explanations.json"
+	@echo "  coach reports:         reports/members/index.html"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv)
 	rm -rf data/raw/cohort* data/interim/* data/processed/* mlflow.db mlruns reports
