@@ -77,9 +77,8 @@ def learning_curve(config: ExperimentConfig, train: pd.DataFrame, holdout: pd.Da
     shuffled = train.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
     observed = observed_frame(holdout)
     rows = []
-    for n in sizes:
-        if n > len(shuffled):
-            continue
+    # The last point is the whole training set when it falls short of the largest size.
+    for n in sorted({min(n, len(shuffled)) for n in sizes}):
         say(f"learning curve: {n} rows")
         estimator = fit_estimator(shuffled.head(n), config).estimator
         predicted = estimator.predict(holdout)
