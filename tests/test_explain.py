@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain import Explanation, explain_rows, load_catalogue
 from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catalogue, to_table
@@ -220,17 +220,15 @@ def test_stability_counts_agreement_of_top_three(docs: list[Explanation]) -> Non
     assert stability(docs, reversed_docs) < 1.0
 
 
-def test_explain_cli_writes_schema_valid_json(trained, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                              mlflow_uri: str) -> None:
+def test_explain_cli_writes_schema_valid_json(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "explanations.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "ssi_model", "explain", str(ROOT / "data/raw/samples/members.csv"),
-         "--out", str(out), "--model", f"models:/ssi-estimator/{trained.model_version}",
-         "--budget-minutes", "60", "--target", "70", "--lang", "nl"],
-        capture_output=True, text=True, check=False,
-        env={**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri})
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, [
+        "explain", str(ROOT / "data/raw/samples/members.csv"), "--out", str(out), "--model",
+        f"models:/ssi-estimator/{trained.model_version}", "--budget-minutes", "60",
+        "--target", "70", "--lang", "nl"])
+    assert done.exit_code == 0, done.output
     documents = [Explanation.model_validate(d) for d in json.loads(out.read_text())]
     assert len(documents) == 13
     assert all(d.model.version == str(trained.model_version) for d in documents)
     assert all(d.lang == "nl" for d in documents)
+    assert all(d.plan is None or d.plan.effort_minutes_per_week <= 60 for d in documents)

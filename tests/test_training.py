@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.errors import UserError
 from ssi_model.io import write_table
@@ -208,18 +208,14 @@ def test_promotion_gate(trained, small_config: ExperimentConfig) -> None:  # typ
     assert promote("ssi-estimator", trained.model_version, force=True).promoted
 
 
-def test_predict_cli_reports_invalid_rows_and_scores_the_rest(trained, tmp_path: Path,
-                                                              mlflow_uri: str) -> None:  # type: ignore[no-untyped-def]
+def test_predict_cli_reports_invalid_rows_and_scores_the_rest(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rows = simulate_cohort(40, 8).astype(object)
     rows.loc[3, "posts_90d"] = -5
     src = write_table(rows, tmp_path / "in.csv")
     out = tmp_path / "pred.csv"
-    done = subprocess.run(
-        [sys.executable, "-m", "ssi_model", "predict", str(src), "--out", str(out),
-         "--model", f"models:/ssi-estimator/{trained.model_version}"],
-        capture_output=True, text=True, check=False, env={**__import__("os").environ,
-                                                          "MLFLOW_TRACKING_URI": mlflow_uri})
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, ["predict", str(src), "--out", str(out), "--model",
+                                    f"models:/ssi-estimator/{trained.model_version}"])
+    assert done.exit_code == 0, done.output
     predictions = pd.read_csv(out)
     quarantine = pd.read_csv(tmp_path / "pred.quarantine.csv")
     assert len(predictions) + len(quarantine) == 40
@@ -227,14 +223,13 @@ def test_predict_cli_reports_invalid_rows_and_scores_the_rest(trained, tmp_path:
     assert rows.loc[3, "member_id"] not in set(predictions["member_id"])
 
 
-def test_predict_without_a_champion_says_what_to_run(tmp_path: Path) -> None:
-    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/empty.db"}
+def test_predict_without_a_champion_says_what_to_run(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/empty.db")
     src = write_table(simulate_cohort(5, 1), tmp_path / "in.csv")
-    done = subprocess.run([sys.executable, "-m", "ssi_model", "predict", str(src), "--out",
-                           str(tmp_path / "p.csv")], capture_output=True, text=True, env=env,
-                          check=False)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "make train promote" in done.stderr
+    done = CliRunner().invoke(app, ["predict", str(src), "--out", str(tmp_path / "p.csv")])
+    assert done.exit_code == 2
+    assert "make train promote" in done.output and "Traceback" not in done.output
 
 
 def test_evaluation_report_has_noise_floor_and_learning_curve(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
