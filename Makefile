@@ -38,7 +38,7 @@ CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
 
 .PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
-	mlflow-ui \
+	serve notebooks bench mlflow-ui \
 	test test-slow lint demo clean
 
 help: ## List every target with what it does
@@ -83,6 +83,16 @@ report: $(STAMP) ## Coach reports for the sample members -> reports/members/inde
 
 evaluate-levers: $(STAMP) ## Lever quality against the simulator's truth (validity, faithfulness, regret, stability)
 	$(SSI) evaluate-levers $(MODEL_FLAG)
+
+serve: $(STAMP) ## Serve the champion over HTTP at http://$(HOST):$(PORT) (docs at /docs)
+	$(SSI) serve --host $(HOST) --port $(PORT)
+
+notebooks: $(STAMP) ## Execute the notebooks top to bottom into reports/notebooks/ (SSI_NOTEBOOK_N=20000)
+	$(RUN) python -m ssi_model.notebooks notebooks/01-explore-cohort.py \
+		notebooks/02-train-and-evaluate.py notebooks/03-drivers-and-levers.py
+
+bench: $(STAMP) ## Measure every speed figure against raw LightGBM -> benchmarks/results.{json,md} (QUICK=1: smoke run)
+	$(RUN) python -m benchmarks.run $(if $(QUICK),--quick,)
 
 mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)

@@ -458,5 +458,20 @@ def evaluate_levers_command(
     _echo(json.dumps(quality.as_dict(), indent=2))
 
 
+# ---------------------------------------------------------------------------- serving
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the champion over HTTP (FastAPI under uvicorn; OpenAPI docs at /docs)."""
+    from ssi_model.api import serve as run_server
+
+    run_server(host=host, port=port)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -8,13 +8,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
     """Where MLflow lives and which registered model the CLI and the API use.
 
     ``MLFLOW_TRACKING_URI`` overrides the embedded SQLite store everywhere (CLI, API, notebooks,
-    tests); ``SSI_MODEL_NAME`` and ``SSI_MODEL_ALIAS`` choose the model version to serve.
+    tests); ``SSI_MODEL_NAME`` and ``SSI_MODEL_ALIAS`` choose the model version to serve. The API
+    also reads ``SSI_API_KEY`` (when set, ``/v1`` needs it in ``X-API-Key``),
+    ``SSI_RELOAD_SECONDS`` (how often it checks whether the alias moved; 0: never),
+    ``SSI_MAX_BODY_BYTES`` (JSON bodies) and ``SSI_MAX_UPLOAD_BYTES`` (export uploads).
     """
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
@@ -24,6 +28,8 @@ class Settings(BaseSettings):
     ssi_model_alias: str = Field("champion", alias="SSI_MODEL_ALIAS")
     ssi_api_key: str | None = Field(None, alias="SSI_API_KEY")
     ssi_reload_seconds: float = Field(30.0, alias="SSI_RELOAD_SECONDS", ge=0)
+    ssi_max_body_bytes: int = Field(4 * MiB, alias="SSI_MAX_BODY_BYTES", ge=1024)
+    ssi_max_upload_bytes: int = Field(32 * MiB, alias="SSI_MAX_UPLOAD_BYTES", ge=1024)
 
     @property
     def champion_uri(self) -> str:

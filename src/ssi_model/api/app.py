@@ -1,0 +1,109 @@
+"""The prediction API: ``create_app(settings)`` builds it, ``serve()`` runs it under uvicorn.
+
+Routes: ``/health`` and ``/ready`` (open), and under ``/v1`` (``X-API-Key`` when ``SSI_API_KEY``
+is set): ``GET /model``, ``POST /predict``, ``/explain``, ``/report`` and ``/linkedin-export``.
+The champion is loaded during start-up and then watched (``model_holder``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, status
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ssi_model.api import errors, responses
+from ssi_model.api.deps import API_KEY_HEADER, key_matches, require_api_key
+from ssi_model.api.model_holder import ModelHolder
+from ssi_model.api.routes import explain, export, health, model, predict
+from ssi_model.settings import Settings, get_settings
+
+log = logging.getLogger("ssi_model.api")
+
+V1 = "/v1"
+STARTUP_WAIT_SECONDS = 60.0
+"""How long start-up waits for the first load; a registry that does not answer by then leaves
+the API up and not ready (``/ready`` says why) while the load goes on in the background."""
+
+
+class ApiKeyMiddleware:
+    """Refuses a /v1 request without the key before its body is read (401)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api_key and scope["type"] == "http" and (
+            scope["path"] == V1 or scope["path"].startswith(V1 + "/")
+        ) and not key_matches(self.api_key, Headers(scope=scope).get(API_KEY_HEADER)):
+            response = JSONResponse({"detail": "missing or invalid API key"},
+                                    status_code=status.HTTP_401_UNAUTHORIZED,
+                                    headers={"WWW-Authenticate": API_KEY_HEADER})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    holder: ModelHolder = app.state.holder
+    first = asyncio.ensure_future(holder.refresh_async())
+    try:
+        await asyncio.wait_for(asyncio.shield(first), STARTUP_WAIT_SECONDS)
+    except TimeoutError:
+        log.warning("the model registry has not answered in %.0f s; starting without a model",
+                    STARTUP_WAIT_SECONDS)
+    watcher = asyncio.create_task(holder.watch(), name="ssi-model-watch")
+    try:
+        yield
+    finally:
+        for task in (watcher, first):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(watcher, first, return_exceptions=True)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for these settings (default: from the environment, so
+    ``uvicorn --factory ssi_model.api.app:create_app`` works too)."""
+    settings = settings or get_settings()
+    api_key = settings.ssi_api_key or None
+    app = FastAPI(
+        title="SSI estimator",
+        version="1",
+        summary="Estimates of LinkedIn's Social Selling Index, its pillars, and the levers that "
+                "would raise them. Every figure is an estimate from a model, not LinkedIn's.",
+        lifespan=lifespan,
+        max_body_size=settings.ssi_max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.holder = ModelHolder(settings)
+    errors.install(app)
+    app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+
+    v1: dict[str, Any] = {"prefix": V1, "dependencies": [Depends(require_api_key)]}
+    app.include_router(health.router)
+    app.include_router(model.router, **v1, responses=responses.V1)
+    app.include_router(predict.router, **v1, responses={**responses.V1, **responses.WITH_BODY})
+    app.include_router(explain.router, **v1, responses={**responses.V1, **responses.WITH_BODY})
+    app.include_router(export.router, **v1, responses={**responses.V1, **responses.WITH_BODY},
+                       max_body_size=settings.ssi_max_upload_bytes,
+                       form_limits={"max_fields": 16, "max_files": 1, "max_part_size": 1024})
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info") -> None:
+    """Run the API under uvicorn, one worker (the model is held in this process's memory)."""
+    import uvicorn
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(get_settings()), host=host, port=port, workers=1,
+                log_level=log_level, proxy_headers=False, server_header=False)

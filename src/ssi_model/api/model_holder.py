@@ -1,0 +1,288 @@
+"""The served model's lifecycle: load the champion, watch the alias, swap without a pause.
+
+At start-up the version the alias (``champion``) points to is loaded and held in memory. A
+background task then asks the registry every ``SSI_RELOAD_SECONDS`` where the alias points
+(``get_model_version_by_alias``); when it moved, the new version is loaded in a worker thread
+while the old one keeps answering, and is put in service by one reference assignment, so a
+request sees either the old model or the new one, never a mix. If the new version fails to load,
+the old one stays, and ``/v1/model`` and the log say why. With no champion at all the holder holds
+nothing and says what to run.
+
+Serving loads the estimator folder (native LightGBM boosters and a JSON bundle) from the
+version's artifacts with this code's ``SSIEstimator.load``, not the pyfunc wrapper: no code from
+the registry is imported into the server, and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+from ssi_model.api.scoring import predict_records
+from ssi_model.contract import CONTRACT
+from ssi_model.model.estimator import SSIEstimator
+from ssi_model.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger("ssi_model.api.model")
+
+TRAIN_HINT = "train and promote one: `make train promote`"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded registry version and what the API reports about it."""
+
+    estimator: SSIEstimator
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    trained_at: str | None
+    holdout_metrics: dict[str, float]
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    version: str | None
+    message: str
+    at: datetime
+
+
+class NoChampion(LookupError):
+    """The alias does not exist (or the registered model does not)."""
+
+
+@dataclass
+class RegistryView:
+    """What the holder last learnt from the registry."""
+
+    alias_version: str | None = None
+    checked_at: datetime | None = None
+    last_error: LoadFailure | None = None
+    reason: str | None = "the model has not been loaded yet"
+
+
+VersionLoader = Callable[[str], ServedModel]
+AliasResolver = Callable[[], str]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+class MlflowRegistry:
+    """Resolves the alias and loads versions from the configured MLflow registry."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = settings.ssi_model_name
+        self.alias = settings.ssi_model_alias
+        self.uri = settings.resolved_tracking_uri()
+        # A server log is no terminal: no progress bars for the artifact downloads.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def _client(self) -> MlflowClient:
+        import mlflow
+
+        return mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def resolve_alias(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self._client().get_model_version_by_alias(self.name, self.alias).version)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE",
+                                  "NOT_FOUND"):
+                raise NoChampion(
+                    f"no champion: registered model '{self.name}' has no version with alias "
+                    f"'{self.alias}'; {TRAIN_HINT}"
+                ) from None
+            raise
+
+    def load_version(self, version: str) -> ServedModel:
+        import mlflow
+        from mlflow.models import Model
+
+        client = self._client()
+        details = client.get_model_version(self.name, version)
+        with tempfile.TemporaryDirectory(prefix="ssi-model-") as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.name}/{version}", dst_path=tmp,
+                tracking_uri=self.uri, registry_uri=self.uri))
+            flavor = Model.load(str(local)).flavors.get("python_function", {})
+            folder = flavor.get("artifacts", {}).get("estimator", {}).get("path")
+            if not folder:
+                raise ValueError("the model has no 'estimator' artifact (not an ssi-model pyfunc)")
+            estimator = SSIEstimator.load(local / folder)
+        check_estimator(estimator)
+        meta = estimator.meta
+        metrics = meta.get("holdout_metrics") or {}
+        return ServedModel(
+            estimator=estimator,
+            name=self.name,
+            version=str(version),
+            alias=self.alias,
+            run_id=details.run_id or meta.get("run_id"),
+            trained_at=meta.get("trained_at"),
+            holdout_metrics={str(k): float(v) for k, v in metrics.items()
+                             if isinstance(v, int | float) and math.isfinite(v)},
+            loaded_at=_now(),
+        )
+
+
+def check_estimator(estimator: SSIEstimator) -> None:
+    """Score one all-unknown profile: a version that loads but cannot predict is refused, and the
+    first real request does not pay for lazy set-up."""
+    row = predict_records(estimator, [{"member_id": "warm-up"}])[0]
+    values = np.array([v for k, v in row.items() if k != "member_id"], dtype=float)
+    if not np.all(np.isfinite(values)) or not 0 <= row["ssi_total"] <= CONTRACT.total_max:
+        raise ValueError("the model's predictions for a test profile are not valid")
+
+
+class ModelHolder:
+    """Holds the served model (``current``) and refreshes it from the registry."""
+
+    def __init__(self, settings: Settings, *, resolve_alias: AliasResolver | None = None,
+                 load_version: VersionLoader | None = None) -> None:
+        registry = MlflowRegistry(settings)
+        self.name = settings.ssi_model_name
+        self.alias = settings.ssi_model_alias
+        self.reload_seconds = settings.ssi_reload_seconds
+        self._resolve_alias = resolve_alias or registry.resolve_alias
+        self._load_version = load_version or registry.load_version
+        self.current: ServedModel | None = None
+        self.view = RegistryView()
+        self._refreshing = threading.Lock()
+        self._failed_logged: str | None = None
+        self._registry_failing = False
+
+    # -- one look at the registry (blocking: call it from a worker thread) -----------------------
+
+    def refresh(self) -> bool:
+        """Serve the alias's version if it is not already served; True if the model changed.
+
+        Never raises: a registry that cannot be reached, or a version that fails to load, leaves
+        the served model as it is and is recorded in ``view`` and the log.
+        """
+        if not self._refreshing.acquire(blocking=False):
+            return False  # the previous look is still running (a slow registry)
+        try:
+            return self._refresh()
+        finally:
+            self._refreshing.release()
+
+    def _refresh(self) -> bool:
+        view = self.view
+        try:
+            version = self._resolve_alias()
+        except NoChampion as exc:
+            self._registry_failing = False
+            view.alias_version, view.checked_at = None, _now()
+            if self.current is None:
+                if view.reason != str(exc):
+                    log.warning("%s", exc)
+                view.reason = str(exc)
+            return False
+        # Anything else (an unreachable registry) must not stop serving: note it, try again.
+        except Exception as exc:
+            view.checked_at = _now()
+            if not self._registry_failing:  # once per outage, not once per poll
+                log.warning("cannot read the registry for %s@%s (will keep trying): %s",
+                            self.name, self.alias, _short(exc))
+                self._registry_failing = True
+            if self.current is None:
+                view.reason = f"cannot read the model registry ({type(exc).__name__})"
+            return False
+        if self._registry_failing:
+            log.info("the registry answers again")
+            self._registry_failing = False
+        view.alias_version, view.checked_at = version, _now()
+        served = self.current
+        if served is not None and served.version == version:
+            view.last_error, self._failed_logged = None, None  # the alias came back
+            return False
+        try:
+            loaded = self._load_version(version)
+        # Whatever a broken version raises, the served model stays.
+        except Exception as exc:
+            failure = LoadFailure(version=version, message=_short(exc), at=_now())
+            view.last_error = failure
+            keeping = (f"still serving version {served.version}" if served is not None
+                       else "nothing is served")
+            if self._failed_logged != version:
+                log.error("%s version %s (alias %s) failed to load, %s: %s", self.name, version,
+                          self.alias, keeping, failure.message, exc_info=exc)
+                self._failed_logged = version
+            if served is None:
+                view.reason = f"the champion (version {version}) failed to load: {failure.message}"
+            return False
+        self.current = loaded  # the swap: one reference assignment
+        view.last_error, view.reason, self._failed_logged = None, None, None
+        log.info("serving %s version %s (alias %s%s)", self.name, loaded.version, self.alias,
+                 f"; was version {served.version}" if served is not None else "")
+        return True
+
+    # -- in the event loop ------------------------------------------------------------------------
+
+    async def refresh_async(self) -> bool:
+        return await run_in_daemon_thread(self.refresh)
+
+    async def watch(self) -> None:
+        """Check the alias every ``reload_seconds`` until cancelled (never when it is 0)."""
+        if self.reload_seconds <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.reload_seconds)
+            await self.refresh_async()
+
+
+async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a daemon thread and await it.
+
+    Not the default executor: a registry call that hangs (MLflow retries for minutes) must not
+    keep the process from shutting down.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = fn(), None
+        except BaseException as exc:  # handed over to the awaiting coroutine
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="ssi-model-refresh", daemon=True).start()
+    return await future

@@ -1,0 +1,73 @@
+"""POST /v1/explain (explanation documents) and POST /v1/report (the coach's HTML page)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from ssi_model.api import responses
+from ssi_model.api.deps import ServedModelDep
+from ssi_model.api.model_holder import ServedModel
+from ssi_model.api.responses import as_json
+from ssi_model.api.routes.predict import model_ref
+from ssi_model.api.schemas import ExplainOptions, ExplainRequest, ExplainResponse, Lang, Profile
+from ssi_model.contract import CONTRACT
+from ssi_model.explain import Explanation, ModelInfo, explain_rows
+
+router = APIRouter(tags=["explain"])
+
+
+def contract_rows(profiles: Sequence[BaseModel]) -> pd.DataFrame:
+    """Validated profiles as typed contract rows (explanations work on frames)."""
+    return CONTRACT.to_typed(pd.DataFrame([p.model_dump() for p in profiles],
+                                          columns=CONTRACT.input_columns))
+
+
+def explain(served: ServedModel, profiles: Sequence[BaseModel],
+            options: ExplainOptions) -> list[Explanation]:
+    info = ModelInfo(name=served.name, version=served.version, run_id=served.run_id,
+                     trained_at=served.trained_at)
+    return explain_rows(served.estimator, contract_rows(profiles),
+                        budget_minutes=options.budget_minutes, target=options.target,
+                        lang=options.lang, model_info=info)
+
+
+@router.post(
+    "/explain",
+    response_model=ExplainResponse,
+    summary="Drivers, levers with estimated gains, and a plan, per profile",
+)
+def explain_profiles(body: ExplainRequest, served: ServedModelDep) -> ExplainResponse:
+    # def, not async: SHAP values and lever re-scoring take milliseconds per profile, so they
+    # run in the thread pool and do not hold up the event loop.
+    return ExplainResponse(model=model_ref(served),
+                           explanations=explain(served, body.profiles, body))
+
+
+@router.post(
+    "/report",
+    response_class=HTMLResponse,
+    summary="The coach's report for one profile: a self-contained HTML page",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                     "description": "The report page (no external assets)"},
+               **as_json({**responses.V1, **responses.WITH_BODY})},
+)
+def report(
+    profile: Profile,
+    served: ServedModelDep,
+    lang: Annotated[Lang, Query(description="Language of the page")] = "en",
+    budget_minutes: Annotated[float | None, Query(ge=0, le=7 * 24 * 60, allow_inf_nan=False,
+                                                  description="Weekly time budget")] = None,
+    target: Annotated[float | None, Query(ge=0, le=CONTRACT.total_max, allow_inf_nan=False,
+                                          description="A total SSI to reach")] = None,
+) -> HTMLResponse:
+    from ssi_model.report import render_member
+
+    options = ExplainOptions(budget_minutes=budget_minutes, target=target, lang=lang)
+    (doc,) = explain(served, [profile], options)
+    return HTMLResponse(render_member(doc))
