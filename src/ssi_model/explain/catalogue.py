@@ -188,7 +188,10 @@ def to_table(rows: pd.DataFrame) -> Table:
             table[name] = (np.full(len(rows), np.nan) if col.kind in ("int", "float", "bool")
                            else np.full(len(rows), None, dtype=object))
         elif col.kind in ("int", "float", "bool"):
-            table[name] = CONTRACT.to_numeric(rows, [name])[:, 0]
+            values = rows[name]
+            if values.dtype == object:
+                values = values.astype("Float64")
+            table[name] = values.to_numpy(dtype=float, na_value=np.nan)
         else:
             values = rows[name].astype(object)
             table[name] = values.where(values.notna(), None).to_numpy(dtype=object)

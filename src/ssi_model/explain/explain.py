@@ -172,16 +172,16 @@ def _peer_table(estimator: SSIEstimator, table: Table, keys: list[str]) -> Table
     return peer
 
 
-def _roll_up(contrib: pd.DataFrame, sources: dict[str, list[str]]) -> pd.DataFrame:
-    """Feature contributions → contract-column contributions (shared evenly among sources)."""
-    out: dict[str, np.ndarray] = {}
-    for feature in contrib.columns:
-        if feature == "base":
-            continue
-        cols = sources[feature]
+def _roll_up_matrix(features: list[str], sources: dict[str, list[str]],
+                    columns: list[str]) -> np.ndarray:
+    """(features × columns) weights: a feature's contribution shared evenly among its sources."""
+    position = {c: k for k, c in enumerate(columns)}
+    matrix = np.zeros((len(features), len(columns)))
+    for i, feature in enumerate(features):
+        cols = [c for c in sources[feature] if c in position]
         for c in cols:
-            out[c] = out.get(c, 0.0) + contrib[feature].to_numpy() / len(cols)
-    return pd.DataFrame(out, index=contrib.index)
+            matrix[i, position[c]] = 1.0 / len(sources[feature])
+    return matrix
 
 
 def _drivers(estimator: SSIEstimator, table: Table, peer: Table, base: np.ndarray,
@@ -191,14 +191,13 @@ def _drivers(estimator: SSIEstimator, table: Table, peer: Table, base: np.ndarra
     peer_f = estimator.features(to_frame(peer))
     member_c = estimator.contributions(member_f)
     peer_c = estimator.contributions(peer_f)
-    behaviour = set(CONTRACT.behaviour_columns)
+    names = list(CONTRACT.behaviour_columns)
     result: list[dict[str, PillarDrivers]] = [{} for _ in range(n)]
     for j, pillar in enumerate(PILLARS):
-        diff = _roll_up(member_c[pillar].reset_index(drop=True) - peer_c[pillar].reset_index(
-            drop=True), estimator.builder.sources_)
-        diff = diff[[c for c in diff.columns if c in behaviour]]
-        values = diff.to_numpy()
-        names = list(diff.columns)
+        block = estimator.blocks[pillar]
+        weights = _roll_up_matrix(block, estimator.builder.sources_, names)
+        diff = member_c[pillar][block].to_numpy() - peer_c[pillar][block].to_numpy()
+        values = diff @ weights
         # A column on which the member equals the peer profile is not a driver, even if tree
         # interactions hand it a share of the gap.
         same = np.column_stack([
