@@ -1,0 +1,99 @@
+"""`make bench QUICK=1`: the smoke run measures every speed figure, or says why it could not."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FIGURES = [
+    "train_seconds_20k", "raw_train_seconds_20k", "raw_train_all_seconds_20k",
+    "predict_rows_per_s", "raw_predict_rows_per_s",
+    "explain_members_per_s", "raw_explain_members_per_s",
+    "report_members_per_s",
+    "api_predict_p50_ms", "api_predict_p99_ms", "api_explain_p50_ms", "api_explain_p99_ms",
+    "mlflow_serve_predict_p50_ms", "mlflow_serve_predict_p99_ms",
+    "raw_single_predict_p50_ms", "raw_single_explain_p50_ms", "explain_single_p50_ms",
+    "api_load_errors", "api_load_requests", "api_load_rps", "api_load_p50_ms", "api_load_p99_ms",
+]
+ALWAYS_MEASURED = [
+    # in-process figures of code that exists: these must never be null
+    "train_seconds_20k", "raw_train_seconds_20k", "predict_rows_per_s", "raw_predict_rows_per_s",
+    "explain_members_per_s", "raw_explain_members_per_s", "raw_single_predict_p50_ms",
+    "mlflow_serve_predict_p50_ms",
+]
+TIMEOUT_SECONDS = 900  # the quick run takes under 3 minutes on a quiet 2-core machine
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "results.md").is_file()
+    results: dict[str, object] = json.loads((out / "results.json").read_text())
+    results["_markdown"] = (out / "results.md").read_text()
+    results["_log"] = done.stderr
+    return results
+
+
+def test_every_figure_is_a_number_or_null_with_a_reason(quick_results: dict[str, object]) -> None:
+    unavailable = quick_results["unavailable"]
+    assert isinstance(unavailable, dict)
+    for key in FIGURES:
+        value = quick_results[key]
+        if value is None:
+            assert str(unavailable.get(key, "")).strip(), f"{key} is null without a reason"
+        else:
+            assert isinstance(value, int | float) and not isinstance(value, bool), key
+            assert math.isfinite(value) and value >= 0, key
+            assert key not in unavailable, key
+    for key in ALWAYS_MEASURED:
+        assert quick_results[key] is not None, (key, unavailable.get(key))
+
+
+def test_figures_are_medians_of_repeats_with_ratios_against_raw_lightgbm(
+    quick_results: dict[str, object],
+) -> None:
+    repeats = quick_results["repeats"]
+    assert isinstance(repeats, dict)
+    for key in ("predict_rows_per_s", "raw_predict_rows_per_s", "explain_members_per_s"):
+        assert len(repeats[key]) >= 3, key
+    ratios = quick_results["ratios"]
+    assert isinstance(ratios, dict)
+    assert ratios["predict_vs_raw"] is not None and ratios["predict_vs_raw"] > 0
+    assert ratios["train_vs_raw_final_boosters"] is not None
+    # the same work: our code cannot be faster than the raw boosters it calls (with noise margin)
+    assert ratios["explain_vs_raw"] > 0.5
+    assert quick_results["mode"] == "quick"
+    assert quick_results["sizes"]["train_rows"] == 2_000  # type: ignore[index]
+
+
+def test_machine_and_versions_are_recorded(quick_results: dict[str, object]) -> None:
+    machine = quick_results["machine"]
+    assert isinstance(machine, dict)
+    assert machine["cores"] == os.cpu_count()
+    assert machine["cpu_model"]
+    versions = quick_results["versions"]
+    assert isinstance(versions, dict)
+    assert versions["lightgbm"] and versions["mlflow"]
+    assert "× slower than raw" in str(quick_results["_markdown"])
+
+
+def test_the_benchmark_stopped_every_server_it_started(quick_results: dict[str, object]) -> None:
+    servers = quick_results["servers"]
+    assert isinstance(servers, list) and servers  # at least mlflow models serve
+    for server in servers:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(server["pid"], 0)  # no process left in the server's own group
