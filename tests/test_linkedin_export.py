@@ -43,7 +43,8 @@ from ssi_model.linkedin_export.csvfiles import parse_when
 from ssi_model.linkedin_export.features import is_vp_plus
 from ssi_model.linkedin_export.rules import load_rules
 
-FIXTURE = Path("/work/shared/fixtures/linkedin-export/sample_export.zip")
+# The shared folder sits beside the checkout (../shared), as on every machine and in CI.
+FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/linkedin-export/sample_export.zip"
 if not FIXTURE.exists():  # the repository's copy, if the shared one is not mounted
     FIXTURE = Path(__file__).parent / "fixtures" / "linkedin-export" / "sample_export.zip"
 needs_fixture = pytest.mark.skipif(not FIXTURE.exists(), reason="fixture archive not available")
