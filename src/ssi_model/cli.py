@@ -28,6 +28,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 USAGE_EXIT = 2
 
+# Options several commands share, declared once.
+ModelUri = Annotated[
+    str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+]
+BudgetMinutes = Annotated[
+    float | None, typer.Option(min=0, help="Weekly time budget for the plan, in minutes")
+]
+TargetTotal = Annotated[
+    float | None, typer.Option(min=0, max=100, help="Target total for a target plan")
+]
+Language = Annotated[str, typer.Option(help="Language of texts: en, nl or de")]
+
 
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -291,9 +303,7 @@ def promote(
 def predict(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Predictions (.csv or .parquet)")],
-    model: Annotated[
-        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
-    ] = None,
+    model: ModelUri = None,
     chunk_size: Annotated[int, typer.Option(min=1)] = 50_000,
 ) -> None:
     """Score contract rows with the champion; invalid rows are reported, not scored."""
@@ -327,16 +337,10 @@ def predict(
 def explain(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
-    model: Annotated[
-        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
-    ] = None,
-    budget_minutes: Annotated[
-        float | None, typer.Option(min=0, help="Weekly time budget for the plan")
-    ] = None,
-    target: Annotated[
-        float | None, typer.Option(min=0, max=100, help="Target total for a target plan")
-    ] = None,
-    lang: Annotated[str, typer.Option(help="Language of texts: en, nl or de")] = "en",
+    model: ModelUri = None,
+    budget_minutes: BudgetMinutes = None,
+    target: TargetTotal = None,
+    lang: Language = "en",
 ) -> None:
     """Drivers, levers (gains from the model) and a plan of at most three actions per member."""
     import json
@@ -369,12 +373,10 @@ def report(
         Path, typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json)")
     ],
     out: Annotated[Path, typer.Option(help="Folder for the pages (index.html + one per member)")],
-    lang: Annotated[str, typer.Option(help="Language: en, nl or de")] = "en",
-    model: Annotated[
-        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
-    ] = None,
-    budget_minutes: Annotated[float | None, typer.Option(min=0)] = None,
-    target: Annotated[float | None, typer.Option(min=0, max=100)] = None,
+    lang: Language = "en",
+    model: ModelUri = None,
+    budget_minutes: BudgetMinutes = None,
+    target: TargetTotal = None,
 ) -> None:
     """Coach reports: a self-contained HTML page per member and a cohort index page."""
     import json
@@ -426,9 +428,7 @@ def translate(doc: Any, lang: str, catalogue: Any) -> Any:
 @app.command("evaluate-levers")
 @user_errors
 def evaluate_levers_command(
-    model: Annotated[
-        str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
-    ] = None,
+    model: ModelUri = None,
     members: Annotated[int, typer.Option(min=10, help="Simulated test members")] = 500,
     stability: Annotated[
         bool, typer.Option(help="Train two bootstrap models to measure stability (slower)")
