@@ -20,6 +20,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # The embedded default MLflow store; set MLFLOW_TRACKING_URI to use a team server instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export MPLBACKEND := Agg
+# No usage telemetry leaves this project (no network here, and its session bookkeeping races
+# under parallel tests).
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 
 # Defaults for the data targets (override: make data N=5000 SEED=1)
 N ?= 25000

@@ -13,6 +13,13 @@ from ssi_model.model.config import ExperimentConfig, load_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # MLflow's usage telemetry would try the network and its session bookkeeping races under
+    # threads (KeyError on _MLFLOW_TELEMETRY_SESSION_ID); the project never sends telemetry.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh SQLite tracking store for the whole session (MLFLOW_TRACKING_URI points at it)."""

@@ -13,6 +13,7 @@ from ssi_model.settings import get_settings
 def configure_mlflow() -> str:
     """Point MLflow at the configured store (MLFLOW_TRACKING_URI, else the embedded SQLite)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # nothing leaves the project
     uri = get_settings().resolved_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
