@@ -102,7 +102,7 @@ mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 test: $(STAMP) ## Run the test suite (fast; excludes tests marked slow)
-	$(RUN) pytest -m "not slow" -n 2 --dist loadfile
+	$(RUN) pytest -m "not slow" -n 2 --dist loadfile --durations=15
 
 test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)
 	$(RUN) pytest -m slow
