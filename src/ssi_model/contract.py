@@ -135,7 +135,7 @@ class Contract:
         Extra columns are kept after the contract's. This never clips or drops: a value that does
         not fit its dtype raises, so call it only on rows that passed validation or that code made.
         """
-        out = {}
+        out: dict[str, Any] = {}
         for col in self.columns:
             if col.name in df.columns:
                 s = df[col.name]

@@ -113,10 +113,9 @@ def _parse_column(col: Column, raw: pd.Series) -> tuple[pd.Series, list[str | No
                 )
             ok &= ~out
         result = pd.Series(np.where(ok, parsed_np, np.nan), index=raw.index)
-        typed = result.astype("Float64").round(0).astype("Int64") if col.kind == "int" \
+        numbers = result.astype("Float64").round(0).astype("Int64") if col.kind == "int" \
             else result.astype("Float64")
-        typed[~ok] = pd.NA
-        return typed, errors
+        return numbers.where(pd.Series(ok, index=raw.index)), errors
 
     if col.kind == "bool":
         out_vals: list[object] = [pd.NA] * n
@@ -141,8 +140,7 @@ def _parse_column(col: Column, raw: pd.Series) -> tuple[pd.Series, list[str | No
         bad = known & ~text.isin(allowed).fillna(False).to_numpy(dtype=bool)
         for i in np.flatnonzero(bad):
             errors[i] = f"{col.name}: {_show(values[i])} is not one of the allowed values"
-        typed = text.where(known & ~bad)
-        return typed.astype(col.pandas_dtype()), errors
+        return text.where(known & ~bad).astype(col.pandas_dtype()), errors
 
     if col.kind == "date":
         text = raw.astype("string").str.strip() if not pd.api.types.is_datetime64_any_dtype(
@@ -169,7 +167,8 @@ def _infer(raw: pd.Series) -> pd.Series:
     """Best-effort dtype for a column outside the contract (e.g. the simulator's truth)."""
     if not (raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype)):
         return raw
-    text = raw.astype("string").str.strip().replace("", pd.NA)
+    stripped = raw.astype("string").str.strip()
+    text = stripped.mask(stripped == "")
     known = text.dropna()
     if known.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all() and not known.str.fullmatch(
             r"[01](\.0)?").all():
@@ -209,8 +208,8 @@ def validate(
     for col in contract.columns:
         if col.name not in raw.columns:
             continue
-        typed, errors = _parse_column(col, raw[col.name])
-        typed_cols[col.name] = typed
+        parsed, errors = _parse_column(col, raw[col.name])
+        typed_cols[col.name] = parsed
         for i, err in enumerate(errors):
             if err is not None:
                 reasons[i].append(err)
@@ -237,8 +236,8 @@ def validate(
         if name in typed_cols:
             future = (typed[name] > limit).fillna(False).to_numpy(dtype=bool)
             _add(reasons, np.flatnonzero(future),
-                 lambda i, name=name: f"{name}: {typed[name].iloc[i]:%Y-%m-%d} is in the future"
-                 f" (today is {today:%Y-%m-%d})")
+                 lambda i, name=name: f"{name}: {str(typed[name].iloc[i])[:10]} is in the "
+                 f"future (today is {today:%Y-%m-%d})")
     if "reported_on" in typed_cols:
         early = (typed["reported_on"] < typed["snapshot_date"]).fillna(False).to_numpy(dtype=bool)
         _add(reasons, np.flatnonzero(early), "reported_on: before snapshot_date")
@@ -259,7 +258,7 @@ def validate(
     # Duplicates: later exact copies, and conflicting rows for one member and snapshot.
     as_text = raw.astype("string").fillna("")
     exact = as_text.duplicated(keep="first").to_numpy()
-    first_of = {}
+    first_of: dict[tuple[object, ...], int] = {}
     for i, key in enumerate(map(tuple, as_text.itertuples(index=False, name=None))):
         if exact[i]:
             _add(reasons, np.array([i]), f"duplicate: exact copy of row {first_of[key] + 1}")
@@ -280,11 +279,11 @@ def validate(
                     f"snapshot in row(s) {others}"
                 )
         # Exact copies of a conflicting row conflict too.
-        for i in np.flatnonzero(exact):
-            key = tuple(keys.iloc[i])
+        for j in np.flatnonzero(exact):
+            key = tuple(keys.iloc[j])
             if ((distinct["member_id"] == key[0]) & (distinct["snapshot_date"] == key[1])
                     & conflicting).any():
-                reasons[i].append("member_id+snapshot_date: conflicting values for the same "
+                reasons[j].append("member_id+snapshot_date: conflicting values for the same "
                                   "member and snapshot")
 
     bad = np.array([bool(r) for r in reasons], dtype=bool)

@@ -124,7 +124,7 @@ def _parse_change(lever_id: str, raw: Mapping[str, Any]) -> Change:
         value=float(value),
         of=raw.get("of"),
         ceiling=float(raw["ceiling"]) if "ceiling" in raw else None,
-        rate_of=tuple(raw["rate_of"]) if raw.get("rate_of") else None,  # type: ignore[arg-type]
+        rate_of=tuple(raw["rate_of"]) if raw.get("rate_of") else None,
         default_rate=float(raw.get("default_rate", 0.0)),
     )
 

@@ -14,8 +14,9 @@ structural function: the true gain. From those:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,7 @@ class LeverQuality:
         return dict(self.__dict__)
 
 
-def _violations(row: pd.Series, changes: dict[str, object]) -> int:
+def _violations(row: pd.Series, changes: Mapping[str, object]) -> int:
     count = 0
     changed = row.copy()
     for column, value in changes.items():
@@ -119,7 +120,7 @@ def _regret(table: pd.DataFrame) -> list[float]:
             best_true = group[f"true_{p}"].max()
             if best_true <= 0:
                 continue
-            top = group.loc[group[f"est_{p}"].idxmax()]
+            top = group.loc[cast(Any, group[f"est_{p}"].idxmax())]
             ratios.append(float(top[f"true_{p}"] / best_true))
     return ratios
 
@@ -131,7 +132,7 @@ def top_levers(docs: Sequence[Explanation], k: int = 3) -> list[dict[str, list[s
         per = {}
         for p in PILLARS:
             ranked = sorted((lv for lv in doc.levers if p in lv.pillars),
-                            key=lambda lv, p=p: -getattr(lv.gain, p))
+                            key=lambda lv, p=p: -float(getattr(lv.gain, p)))  # type: ignore[misc]
             per[p] = [lv.id for lv in ranked[:k]]
         out.append(per)
     return out
@@ -161,8 +162,8 @@ def evaluate_levers(
     bootstrap_pair: tuple[SSIEstimator, SSIEstimator] | None = None,
 ) -> LeverQuality:
     # Simulate a few extra: rows with injected typing faults are quarantined, not explained.
-    rows = validate(simulate_cohort(int(members * 1.1) + 10, seed, calibration=calibration))
-    rows = rows.clean.head(members).reset_index(drop=True)
+    validated = validate(simulate_cohort(int(members * 1.1) + 10, seed, calibration=calibration))
+    rows = validated.clean.head(members).reset_index(drop=True)
     docs = explain_rows(estimator, rows)
     table, violations = true_gains(rows, docs, calibration)
     main_true = np.array([table.loc[i, f"true_{p}"] for i, p in enumerate(table["pillar"])])

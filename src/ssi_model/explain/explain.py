@@ -242,11 +242,11 @@ def _peers_doc(estimator: SSIEstimator, key: str) -> Peers:
     level = ("everyone" if industry == ALL else "industry" if role == ALL else "industry_role")
     means = {p: round(group.pillar_means.get(p, float("nan")), 2) for p in PILLARS}
     return Peers(
-        level=level,  # type: ignore[arg-type]
+        level=level,
         industry=None if industry == ALL else industry,
         role_family=None if role == ALL else role,
         n=group.n,
-        pillar_means=means,  # type: ignore[arg-type]
+        pillar_means=means,
         total_mean=round(sum(means.values()), 2),
     )
 
@@ -313,8 +313,8 @@ def explain_rows(
                 continue  # a lever that gains nothing is left out
             levers.append(Lever(
                 id=spec.id,
-                pillar=spec.pillar,  # type: ignore[arg-type]
-                pillars=list(spec.pillars),  # type: ignore[arg-type]
+                pillar=spec.pillar,
+                pillars=list(spec.pillars),
                 changes=gains.changes[r],
                 gain=_gain(g),
                 effort_minutes_per_week=round(spec.effort_per_week(catalogue.window_weeks), 1),
@@ -360,17 +360,17 @@ def explain_rows(
         docs.append(Explanation(
             member_id=str(pred["member_id"]),
             model=info,
-            lang=lang,  # type: ignore[arg-type]
+            lang=lang,
             context=context,
             prediction=Prediction(**{c: float(pred[c]) for c in Prediction.model_fields}),
             peers=_peers_doc(estimator, keys[i]),
             unknown=[c for c in CONTRACT.input_columns
                      if c not in ("member_id", "snapshot_date") and _unknown(table[c][i])],
-            drivers=drivers[i],  # type: ignore[arg-type]
+            drivers=drivers[i],
             levers=levers,
             plan=plan,
             target=target_doc,
-            tips=[Tip(id=t.id, pillar=t.pillar, text=t.text[lang])  # type: ignore[arg-type]
+            tips=[Tip(id=t.id, pillar=t.pillar, text=t.text[lang])
                   for t in catalogue.tips],
             caveat=catalogue.caveat[lang],
         ))

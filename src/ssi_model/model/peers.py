@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,13 @@ from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
 ALL = "*"
 
 
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 def group_key(industry: object, role_family: object) -> str:
-    ind = ALL if industry is None or pd.isna(industry) else str(industry)
-    role = ALL if role_family is None or pd.isna(role_family) else str(role_family)
+    ind = ALL if _missing(industry) else str(industry)
+    role = ALL if _missing(role_family) else str(role_family)
     return f"{ind}|{role}"
 
 
@@ -52,7 +57,7 @@ class PeerStats:
 
     def top_pct(self, industry: object, total: np.ndarray | float) -> np.ndarray:
         """Estimated 'Top X %' in the industry: the share of that industry scoring higher."""
-        key = ALL if industry is None or pd.isna(industry) else str(industry)
+        key = ALL if _missing(industry) else str(industry)
         q = np.asarray(self.industry_quantiles.get(key, self.industry_quantiles[ALL]))
         levels = np.linspace(0, 100, len(q))
         below = np.interp(np.asarray(total, dtype=float), q, levels, left=0.0, right=100.0)
@@ -92,7 +97,8 @@ def build_peer_stats(train: pd.DataFrame, *, min_peers: int = 30) -> PeerStats:
             np.zeros(len(numeric)))
         sizes, medians, means = grouped.size(), grouped[behaviour].median(), grouped[
             labels].mean()
-        for key, size in sizes.items():
+        for raw_key, size in sizes.items():
+            key = cast(Any, raw_key)
             if size < min_peers:
                 continue
             parts = key if isinstance(key, tuple) else (key,)

@@ -43,12 +43,12 @@ def predict_frame(
     chunk_size: int = 50_000,
     advance: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    parts = []
+    parts: list[pd.DataFrame] = []
     for start in range(0, len(rows), chunk_size):
         chunk = to_model_input(rows.iloc[start:start + chunk_size])
-        parts.append(model.predict(chunk))
+        parts.append(pd.DataFrame(model.predict(chunk)))
         if advance:
             advance(len(chunk))
     if not parts:
-        return model.predict(to_model_input(rows))
+        return pd.DataFrame(model.predict(to_model_input(rows)))
     return pd.concat(parts, ignore_index=True)
