@@ -286,7 +286,3 @@ def apply_lever(lever: LeverSpec, table: Table, rows: np.ndarray | None = None) 
     for column, value in new.items():
         table[column][ok] = value[ok]
     return ok
-
-
-def changed_columns(lever: LeverSpec) -> tuple[str, ...]:
-    return lever.columns

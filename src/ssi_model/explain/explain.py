@@ -13,7 +13,6 @@ Everything is batched: one prediction call for all members' levers, one for all 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +74,6 @@ def _as_value(column: str, value: float) -> float | bool:
 def lever_gains(estimator: SSIEstimator, table: Table, base: np.ndarray,
                 catalogue: Catalogue) -> LeverGains:
     """Apply every lever to every member in one batch and ask the model for the gains."""
-    n = len(base)
     parts: list[Table] = []
     members, levers = [], []
     changes: list[dict[str, bool | int | float]] = []
@@ -95,7 +93,6 @@ def lever_gains(estimator: SSIEstimator, table: Table, base: np.ndarray,
     stacked = {k: np.concatenate([p[k] for p in parts]) for k in table}
     member = np.concatenate(members)
     after = _predict_table(estimator, stacked)
-    del n
     return LeverGains(member=member, lever=np.concatenate(levers),
                       gains=after - base[member], changes=changes)
 
@@ -379,12 +376,3 @@ def explain_rows(
 
 def _unknown(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def lever_table(docs: Sequence[Explanation]) -> pd.DataFrame:
-    """Flat view of every listed lever (member, lever, pillar, gains): for evaluation."""
-    return pd.DataFrame([
-        {"member_id": d.member_id, "lever": lv.id, "pillar": lv.pillar, "rank": k,
-         **{f"gain_{p}": getattr(lv.gain, p) for p in (*PILLARS, "total")}}
-        for d in docs for k, lv in enumerate(d.levers)
-    ])

@@ -9,7 +9,7 @@ calibration, peer statistics, metadata). No pickle.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,8 +152,3 @@ class SSIEstimator:
             peers=PeerStats.from_dict(bundle["peers"]),
             meta=bundle.get("meta", {}),
         )
-
-    @staticmethod
-    def artifact_files(folder: str | Path) -> Mapping[str, str]:
-        folder = Path(folder)
-        return {f.name: str(f) for f in sorted(folder.iterdir()) if f.is_file()}

@@ -7,7 +7,6 @@ can say how far the model is from the best any model could do: its MAE as a rati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,12 +213,3 @@ def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
               "![residuals](residuals.png)", "", "![feature importance](feature_importance.png)",
               "", "![SHAP summary](shap_summary.png)", ""]
     return "\n".join(parts)
-
-
-def summary_json(evaluation: Evaluation) -> str:
-    out: dict[str, object] = {"run_id": evaluation.run_id}
-    if evaluation.noise_floor:
-        out["noise_floor"] = evaluation.noise_floor
-        out["mae_over_floor"] = {t: evaluation.metrics[f"{t}_mae"] / v
-                                 for t, v in evaluation.noise_floor.items()}
-    return json.dumps(out, indent=2)
