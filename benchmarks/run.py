@@ -532,7 +532,7 @@ def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
     members = min(max(10, setup.sizes.requests // 40), 50, len(setup.clean))
     recorded, whole = [], []
     for i in range(members):
-        row = setup.clean.iloc[i:i + 1]
+        row = [api_profile(setup.clean.iloc[i])]  # a record, as the API hands it over
         started = time.perf_counter()
         explain_rows(estimator, row)
         whole.append((time.perf_counter() - started) * 1000)
@@ -549,7 +549,8 @@ def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
     results.notes["raw_single"] = (
         f"predict: {per_row} Booster.predict calls on one feature row, {n} times; explain: one "
         f"member's recorded SHAP and lever calls, {len(latencies)} times over {members} members; "
-        f"explain_rows on one member: once each for the same {members} members")
+        f"explain_rows on one member's record (the API's path): once each for the same "
+        f"{members} members")
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -920,7 +921,8 @@ def machine() -> dict[str, Any]:
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for package in ("ssi-model", "lightgbm", "numpy", "pandas", "scikit-learn", "shap", "mlflow",
-                    "fastapi", "uvicorn", "starlette", "pydantic", "httpx", "jinja2"):
+                    "fastapi", "uvicorn", "httptools", "uvloop", "starlette", "pydantic", "httpx",
+                    "jinja2"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -113,6 +113,33 @@ def test_every_listed_gain_is_the_models_rescore(estimator: SSIEstimator, rows: 
     assert checked > 50
 
 
+def _records(rows: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows as an API request carries them: plain Python values, None for unknown."""
+    out = []
+    for _, row in rows.iterrows():
+        record: dict[str, object] = {}
+        for name in CONTRACT.input_columns:
+            value, kind = row[name], CONTRACT[name].kind
+            record[name] = (None if pd.isna(value) else int(value) if kind == "int"
+                            else bool(value) if kind == "bool" else value.date()
+                            if kind == "date" else str(value))
+        out.append(record)
+    return out
+
+
+def test_records_and_single_members_get_the_batch_documents(
+        estimator: SSIEstimator, rows: pd.DataFrame, docs: list[Explanation]) -> None:
+    records = _records(rows.head(8))
+    assert explain_rows(estimator, records, target=45) == docs[:8]
+    for i in (0, 5):
+        (alone,) = explain_rows(estimator, records[i:i + 1], target=45)
+        assert alone == docs[i]
+    predicted = estimator.predict(rows.head(8))
+    for doc, (_, expected) in zip(docs, predicted.iterrows(), strict=False):
+        assert doc.prediction.ssi_total == expected["ssi_total"]
+        assert doc.prediction.industry_top_pct == expected["industry_top_pct"]
+
+
 def test_levers_never_touch_context_and_stay_in_the_contract(docs: list[Explanation],
                                                              rows: pd.DataFrame) -> None:
     for i, doc in enumerate(docs):

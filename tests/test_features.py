@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ssi_model.contract import CONTRACT, PILLARS
+from ssi_model.explain.catalogue import to_table
 from ssi_model.features import PillarFeatureBuilder, feature_spec
 
 INPUTS = [c for c in CONTRACT.input_columns if c not in ("member_id", "snapshot_date")]
@@ -333,6 +334,10 @@ def test_any_valid_rows_give_finite_or_nan_features_the_same_in_every_form(
     typed = builder.transform(CONTRACT.to_typed(pd.DataFrame(rows)))
     np.testing.assert_array_equal(typed.to_numpy(), values)
     np.testing.assert_array_equal(builder.transform_records(rows), values)
+    # the explanation path's column arrays, from the records and from the typed frame
+    np.testing.assert_array_equal(builder.transform_columns(to_table(rows)), values)
+    typed_table = to_table(CONTRACT.to_typed(pd.DataFrame(rows)))
+    np.testing.assert_array_equal(builder.transform_columns(typed_table), values)
     # rates and shares stay in 0..1 (engagement per post is a count per post, not a share)
     for name in ("invitation_acceptance_rate", "message_reply_rate", "inmail_reply_rate",
                  "vp_plus_share", "coworker_share", "out_of_network_share",

@@ -7,7 +7,7 @@ the API schema and the export reader all take columns, kinds and ranges from thi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, Literal
 
@@ -85,37 +85,51 @@ class Contract:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
+    # The column lists are computed once (the contract is immutable) and handed out as fresh
+    # lists, so a caller may change its copy; the explanation path reads them per lever.
+
+    @cached_property
+    def _lists(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "names": tuple(c.name for c in self.columns),
+            "required": tuple(c.name for c in self.columns if c.required),
+            "input": tuple(c.name for c in self.columns if not c.is_label),
+            "context": tuple(c.name for c in self.columns if c.is_context),
+            "behaviour": tuple(c.name for c in self.columns if c.group in PILLARS),
+            "label": tuple(c.name for c in self.columns if c.is_label),
+        }
+
     @property
     def names(self) -> list[str]:
-        return [c.name for c in self.columns]
+        return list(self._lists["names"])
 
     @property
     def required(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
+        return list(self._lists["required"])
 
     @property
     def input_columns(self) -> list[str]:
         """Everything a prediction may use: context and the four pillars' inputs (no labels)."""
-        return [c.name for c in self.columns if not c.is_label]
+        return list(self._lists["input"])
 
     @property
     def context_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.is_context]
+        return list(self._lists["context"])
 
     @property
     def behaviour_columns(self) -> list[str]:
         """Inputs a member can change (pillar inputs): the only columns a lever may touch."""
-        return [c.name for c in self.columns if c.group in PILLARS]
+        return list(self._lists["behaviour"])
 
     @property
     def label_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.is_label]
+        return list(self._lists["label"])
 
     def pillar_inputs(self, pillar: str) -> list[str]:
         return [c.name for c in self.columns if c.group == pillar]
 
-    def cross_rules(self) -> list[tuple[str, Literal["min", "max"], str]]:
-        """``(column, 'max', other)`` for every rule such as ``accepted <= sent``."""
+    @cached_property
+    def _cross_rules(self) -> tuple[tuple[str, Literal["min", "max"], str], ...]:
         rules: list[tuple[str, Literal["min", "max"], str]] = []
         for col in self.columns:
             for which in ("min", "max"):
@@ -123,7 +137,11 @@ class Contract:
                 other = col.column_bound(which)
                 if other is not None:
                     rules.append((col.name, which, other))
-        return rules
+        return tuple(rules)
+
+    def cross_rules(self) -> list[tuple[str, Literal["min", "max"], str]]:
+        """``(column, 'max', other)`` for every rule such as ``accepted <= sent``."""
+        return list(self._cross_rules)
 
     def empty_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         names = columns if columns is not None else self.names

@@ -105,5 +105,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info")
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(get_settings()), host=host, port=port, workers=1,
-                log_level=log_level, proxy_headers=False, server_header=False)
+    # httptools and uvloop (uvicorn[standard], locked) rather than h11 and asyncio's own loop:
+    # about a millisecond less per request, most of what a single-profile prediction costs.
+    uvicorn.run(create_app(get_settings()), host=host, port=port, workers=1, http="httptools",
+                loop="uvloop", log_level=log_level, proxy_headers=False, server_header=False)

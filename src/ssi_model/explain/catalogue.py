@@ -7,7 +7,7 @@ vectorised over members, so gains for every member and lever come from one batch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -23,6 +23,7 @@ Op = Literal["set", "at_least", "add", "add_at_rate", "follow", "copy"]
 OPS = ("set", "at_least", "add", "add_at_rate", "follow", "copy")
 LANGS = ("en", "nl", "de")
 Table = dict[str, np.ndarray]
+NUMERIC = ("int", "float", "bool")
 
 
 @dataclass(frozen=True)
@@ -179,15 +180,21 @@ def load_catalogue() -> Catalogue:
 
 # -- tables ------------------------------------------------------------------------------------
 
-def to_table(rows: pd.DataFrame) -> Table:
-    """Contract rows → arrays: floats for behaviour columns (NaN unknown), objects for context."""
+def to_table(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Table:
+    """Contract rows → arrays: floats for behaviour columns (NaN unknown), objects for context.
+
+    ``rows`` is a frame of (validated) contract rows, or plain records such as an API request's
+    profiles (a missing key or ``None`` is unknown), read without building a frame.
+    """
+    if not isinstance(rows, pd.DataFrame):
+        return _records_table(rows)
     table: Table = {}
     for name in CONTRACT.input_columns:
         col = CONTRACT[name]
         if name not in rows.columns:
-            table[name] = (np.full(len(rows), np.nan) if col.kind in ("int", "float", "bool")
+            table[name] = (np.full(len(rows), np.nan) if col.kind in NUMERIC
                            else np.full(len(rows), None, dtype=object))
-        elif col.kind in ("int", "float", "bool"):
+        elif col.kind in NUMERIC:
             values = rows[name]
             if values.dtype == object:
                 values = values.astype("Float64")
@@ -198,13 +205,21 @@ def to_table(rows: pd.DataFrame) -> Table:
     return table
 
 
+def _records_table(records: Sequence[Mapping[str, Any]]) -> Table:
+    table: Table = {}
+    for name in CONTRACT.input_columns:
+        cells = [r.get(name) for r in records]
+        if CONTRACT[name].kind in NUMERIC:
+            table[name] = np.array([np.nan if v is None else float(v) for v in cells],
+                                   dtype=float)
+        else:
+            table[name] = np.empty(len(cells), dtype=object)
+            table[name][:] = cells
+    return table
+
+
 def take(table: Table, index: np.ndarray) -> Table:
     return {k: v[index] for k, v in table.items()}
-
-
-def to_frame(table: Table) -> pd.DataFrame:
-    """A table as a frame the feature builder reads (floats, and context as objects)."""
-    return pd.DataFrame(table)
 
 
 def _cap(column: str, ceiling: float | None) -> float:

@@ -13,7 +13,9 @@ Everything is batched: one prediction call for all members' levers, one for all 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,6 @@ from ssi_model.explain.catalogue import (
     apply_lever,
     load_catalogue,
     take,
-    to_frame,
     to_table,
 )
 from ssi_model.explain.schema import (
@@ -59,10 +60,8 @@ class LeverGains:
     changes: list[dict[str, bool | int | float]]
 
 
-def _predict_table(estimator: SSIEstimator, table: Table) -> np.ndarray:
-    if len(next(iter(table.values()))) == 0:
-        return np.zeros((0, len(PILLARS)))
-    return estimator.predict_matrix(estimator.features(to_frame(table)))
+def _features(estimator: SSIEstimator, table: Table) -> np.ndarray:
+    return estimator.builder.transform_columns(table)
 
 
 def _as_value(column: str, value: float) -> float | bool:
@@ -71,30 +70,41 @@ def _as_value(column: str, value: float) -> float | bool:
     return int(value) if CONTRACT[column].kind == "int" else float(value)
 
 
-def lever_gains(estimator: SSIEstimator, table: Table, base: np.ndarray,
-                catalogue: Catalogue) -> LeverGains:
-    """Apply every lever to every member in one batch and ask the model for the gains."""
-    parts: list[Table] = []
+def lever_variants(table: Table, catalogue: Catalogue) -> tuple[Table, LeverGains]:
+    """Every applicable (member, lever) pair as one stacked table of changed rows.
+
+    The gains are left at zero: the caller scores the stacked rows (with whatever else it scores
+    in the same batch) and subtracts the members' own predictions.
+    """
     members, levers = [], []
+    changed: list[dict[str, np.ndarray]] = []
     changes: list[dict[str, bool | int | float]] = []
     for j, lever in enumerate(catalogue.levers):
-        work = {k: v.copy() for k, v in table.items()}
-        ok = apply_lever(lever, work)
-        idx = np.flatnonzero(ok)
+        # apply_lever writes only the columns the lever changes: copy those, share the rest
+        work = dict(table)
+        for column in lever.columns:
+            work[column] = table[column].copy()
+        idx = np.flatnonzero(apply_lever(lever, work))
         if not len(idx):
             continue
-        parts.append(take(work, idx))
         members.append(idx)
         levers.append(np.full(len(idx), j))
+        changed.append({c: work[c][idx] for c in lever.columns})
         for i in idx:
             changes.append({c: _as_value(c, work[c][i]) for c in lever.columns})
-    if not parts:
-        return LeverGains(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4)), [])
-    stacked = {k: np.concatenate([p[k] for p in parts]) for k in table}
+    if not members:
+        empty = np.zeros(0, dtype=int)
+        return take(table, empty), LeverGains(empty, empty, np.zeros((0, 4)), [])
     member = np.concatenate(members)
-    after = _predict_table(estimator, stacked)
-    return LeverGains(member=member, lever=np.concatenate(levers),
-                      gains=after - base[member], changes=changes)
+    stacked = take(table, member)
+    offset = 0
+    for idx, values in zip(members, changed, strict=True):
+        for column, v in values.items():
+            stacked[column][offset:offset + len(idx)] = v
+        offset += len(idx)
+    gains = LeverGains(member=member, lever=np.concatenate(levers),
+                       gains=np.zeros((len(member), len(PILLARS))), changes=changes)
+    return stacked, gains
 
 
 # -- plans ---------------------------------------------------------------------------------------
@@ -140,7 +150,7 @@ def _score_bundles(estimator: SSIEstimator, table: Table, base: np.ndarray,
             rows = np.flatnonzero(lever_at == j)
             ok = apply_lever(catalogue.levers[j], work, rows)
             valid[rows] &= ok[rows]
-    after = _predict_table(estimator, work)
+    after = estimator.predict_matrix(_features(estimator, work))
     changes = []
     for k, b in enumerate(bundles):
         cols = dict.fromkeys(c for j in b.levers for c in catalogue.levers[j].columns)
@@ -181,25 +191,23 @@ def _roll_up_matrix(features: list[str], sources: dict[str, list[str]],
     return matrix
 
 
-def _drivers(estimator: SSIEstimator, table: Table, peer: Table, base: np.ndarray,
-             peer_pred: np.ndarray, top: int) -> list[dict[str, PillarDrivers]]:
+def _drivers(estimator: SSIEstimator, table: Table, peer: Table,
+             contributions: dict[str, np.ndarray], base: np.ndarray, peer_pred: np.ndarray,
+             top: int) -> list[dict[str, PillarDrivers]]:
+    """``contributions``: per pillar, SHAP values of the members' rows then their peers' rows."""
     n = len(base)
-    member_f = estimator.features(to_frame(table))
-    peer_f = estimator.features(to_frame(peer))
-    member_c = estimator.contributions(member_f)
-    peer_c = estimator.contributions(peer_f)
     names = list(CONTRACT.behaviour_columns)
+    # A column on which the member equals the peer profile is not a driver, even if tree
+    # interactions hand it a share of the gap.
+    mine = np.column_stack([table[c] for c in names])
+    theirs = np.column_stack([peer[c] for c in names])
+    same = (mine == theirs) | (np.isnan(mine) & np.isnan(theirs))
     result: list[dict[str, PillarDrivers]] = [{} for _ in range(n)]
     for j, pillar in enumerate(PILLARS):
         block = estimator.blocks[pillar]
         weights = _roll_up_matrix(block, estimator.builder.sources_, names)
-        diff = member_c[pillar][block].to_numpy() - peer_c[pillar][block].to_numpy()
-        values = diff @ weights
-        # A column on which the member equals the peer profile is not a driver, even if tree
-        # interactions hand it a share of the gap.
-        same = np.column_stack([
-            (table[c] == peer[c]) | (np.isnan(table[c]) & np.isnan(peer[c])) for c in names])
-        values = np.where(same, 0.0, values)
+        shap = contributions[pillar][:, :len(block)]  # the last column is the base value
+        values = np.where(same, 0.0, (shap[:n] - shap[n:]) @ weights)
         for i in range(n):
             order = np.argsort(-values[i])
             up = [k for k in order[:top] if values[i, k] > MIN_DRIVER]
@@ -262,7 +270,7 @@ def _plan_doc(bundle: Bundle, gain: np.ndarray, changes: dict[str, bool | int | 
 
 def explain_rows(
     estimator: SSIEstimator,
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
     *,
     budget_minutes: float | None = None,
     target: float | None = None,
@@ -271,24 +279,29 @@ def explain_rows(
     catalogue: Catalogue | None = None,
     top_drivers: int = 3,
 ) -> list[Explanation]:
-    """One explanation document per row of (validated) contract rows."""
+    """One explanation document per row of (validated) contract rows, a frame or records."""
     catalogue = catalogue or load_catalogue()
     if lang not in ("en", "nl", "de"):
         raise ValueError(f"lang must be en, nl or de, not {lang!r}")
-    rows = rows.reset_index(drop=True)
-    n = len(rows)
+    table = to_table(rows)
+    n = len(table["member_id"])
     if n == 0:
         return []
-    table = to_table(rows)
-    base = _predict_table(estimator, table)
-    predictions = estimator.prediction_frame(rows, base)
     keys = [estimator.peers.resolve(i, r) for i, r in
             zip(table["industry"], table["role_family"], strict=True)]
     peer = _peer_table(estimator, table, keys)
-    peer_pred = _predict_table(estimator, peer)
-    drivers = _drivers(estimator, table, peer, base, peer_pred, top_drivers)
+    variants, gains = lever_variants(table, catalogue)
+    # One feature matrix and one pass of the four boosters for the members, their peer profiles
+    # and every lever variant; SHAP values for the members and peers only.
+    x = _features(estimator, {k: np.concatenate([table[k], peer[k], variants[k]])
+                              for k in table})
+    scored = estimator.predict_matrix(x)
+    base, peer_pred = scored[:n], scored[n:2 * n]
+    gains.gains = scored[2 * n:] - base[gains.member]
+    drivers = _drivers(estimator, table, peer, estimator.contribution_arrays(x[:2 * n]), base,
+                       peer_pred, top_drivers)
+    predictions = estimator.prediction_records(table["member_id"], table["industry"], base)
 
-    gains = lever_gains(estimator, table, base, catalogue)
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = _candidate_bundles(gains, n, catalogue, catalogue.plan_candidates)
     bundle_gain, bundle_ok, bundle_changes = _score_bundles(estimator, table, base, bundles,
@@ -349,7 +362,7 @@ def explain_rows(
                 target_doc = TargetPlan(target=target, reachable=False, plan=None,
                                         best_total=round(best_total, 2))
 
-        pred = predictions.iloc[i]
+        pred = predictions[i]
         context = {c: (None if table[c][i] is None or (isinstance(table[c][i], float)
                                                        and np.isnan(table[c][i]))
                        else str(table[c][i]))
@@ -359,7 +372,7 @@ def explain_rows(
             model=info,
             lang=lang,
             context=context,
-            prediction=Prediction(**{c: float(pred[c]) for c in Prediction.model_fields}),
+            prediction=Prediction(**{c: pred[c] for c in Prediction.model_fields}),
             peers=_peers_doc(estimator, keys[i]),
             unknown=[c for c in CONTRACT.input_columns
                      if c not in ("member_id", "snapshot_date") and _unknown(table[c][i])],

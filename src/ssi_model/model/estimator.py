@@ -9,7 +9,7 @@ calibration, peer statistics, metadata). No pickle.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ PREDICTION_COLUMNS = [
     "industry_top_pct",
 ]
 BUNDLE = "bundle.json"
+_TARGETS = (TOTAL, *PILLARS)
+_VALUE_COLUMNS = [c for c in PREDICTION_COLUMNS if c.startswith("ssi_")]  # value, lo, hi
 
 
 def make_builder(exclude: Sequence[str] = ()) -> PillarFeatureBuilder:
@@ -105,15 +107,46 @@ class SSIEstimator:
         out["industry_top_pct"] = top
         return pd.DataFrame(out, columns=PREDICTION_COLUMNS)
 
+    def prediction_records(self, member_ids: Iterable[Any], industries: Iterable[Any],
+                           pillars: np.ndarray) -> list[dict[str, Any]]:
+        """``prediction_frame`` without pandas, for a few rows: one dict per member.
+
+        The same numbers (intervals and the industry rank are vectorised over the batch, values
+        rounded alike); the API and single-member explanations answer this way.
+        """
+        values = {TOTAL: pillars.sum(axis=1), **dict(zip(PILLARS, pillars.T, strict=True))}
+        blocks = []
+        for name in _TARGETS:
+            lo, hi = self.intervals[name].interval(values[name])
+            blocks += [values[name], lo, hi]
+        table = np.column_stack(blocks).round(2).tolist()
+        groups: dict[Any, list[int]] = {}
+        for i, industry in enumerate(industries):
+            groups.setdefault(industry, []).append(i)
+        top = np.empty(len(pillars))
+        for industry, rows in groups.items():  # one lookup per industry in the batch
+            top[rows] = self.peers.top_pct(industry, values[TOTAL][rows])
+        return [
+            {"member_id": str(member), **dict(zip(_VALUE_COLUMNS, row, strict=True)),
+             "industry_top_pct": rank}
+            for member, row, rank in zip(member_ids, table, top.tolist(), strict=True)
+        ]
+
+    def contribution_arrays(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Per pillar, SHAP values (n, block + 1): the block's features in order, then the base."""
+        idx = self._block_index()
+        out: dict[str, np.ndarray] = {}
+        for p in PILLARS:
+            contrib = self.boosters[p].predict(features[:, idx[p]], pred_contrib=True,
+                                               num_threads=1)
+            out[p] = np.asarray(contrib)  # dense input: always one (n, block + 1) array
+        return out
+
     def contributions(self, features: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """Per pillar, SHAP values (tree path-dependent, from LightGBM) per feature + ``base``."""
-        x = features.to_numpy(dtype=float)
-        idx = self._block_index()
-        out = {}
-        for p in PILLARS:
-            contrib = self.boosters[p].predict(x[:, idx[p]], pred_contrib=True, num_threads=1)
-            out[p] = pd.DataFrame(contrib, columns=[*self.blocks[p], "base"], index=features.index)
-        return out
+        arrays = self.contribution_arrays(features.to_numpy(dtype=float))
+        return {p: pd.DataFrame(a, columns=[*self.blocks[p], "base"], index=features.index)
+                for p, a in arrays.items()}
 
     # -- persistence -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -25,12 +26,18 @@ class IntervalCalibration:
     low: float
     high: float
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # made once: the API asks for five intervals per request
+        return np.asarray(self.edges), np.asarray(self.lower), np.asarray(self.upper)
+
     def interval(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         predicted = np.asarray(predicted, dtype=float)
-        b = np.searchsorted(np.asarray(self.edges), predicted, side="right")
-        lo = predicted + np.asarray(self.lower)[b]
-        hi = predicted + np.asarray(self.upper)[b]
-        return np.clip(lo, self.low, self.high), np.clip(hi, self.low, self.high)
+        edges, lower, upper = self._arrays
+        b = np.searchsorted(edges, predicted, side="right")
+        lo = np.minimum(np.maximum(predicted + lower[b], self.low), self.high)
+        hi = np.minimum(np.maximum(predicted + upper[b], self.low), self.high)
+        return lo, hi
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
