@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 
 
 def _free_port() -> int:
@@ -41,22 +40,8 @@ def _profile() -> dict[str, Any]:
     from ssi_model.simulator import simulate_cohort
     from ssi_model.validation import validate
 
-    row = validate(simulate_cohort(50, seed=1)).clean.iloc[0]
-    out: dict[str, Any] = {}
-    for name in CONTRACT.input_columns:
-        value = row[name]
-        if pd.isna(value):
-            continue
-        kind = CONTRACT[name].kind
-        if kind == "int":
-            out[name] = int(value)
-        elif kind == "bool":
-            out[name] = bool(value)
-        elif kind == "date":
-            out[name] = value.date().isoformat()
-        else:
-            out[name] = str(value)
-    return out
+    return CONTRACT.to_records(validate(simulate_cohort(50, seed=1)).clean.head(1),
+                               for_json=True)[0]
 
 
 def _percentiles(seconds: list[float]) -> str:

@@ -529,10 +529,13 @@ def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
         latencies.append((time.perf_counter() - started) * 1000)
     results.put("raw_single_predict_p50_ms", float(np.percentile(latencies, 50)))
 
+    from ssi_model.contract import CONTRACT
+
     members = min(max(10, setup.sizes.requests // 40), 50, len(setup.clean))
+    records = CONTRACT.to_records(setup.clean.head(members))  # as the API hands profiles over
     recorded, whole = [], []
     for i in range(members):
-        row = [api_profile(setup.clean.iloc[i])]  # a record, as the API hands it over
+        row = records[i:i + 1]
         started = time.perf_counter()
         explain_rows(estimator, row)
         whole.append((time.perf_counter() - started) * 1000)
@@ -699,31 +702,6 @@ API_COMMAND = (
 # -- requests ------------------------------------------------------------------------------------
 
 
-def api_profile(row: Any) -> dict[str, Any]:
-    """One contract row as the API's JSON profile: unknown cells are left out."""
-    import pandas as pd
-
-    from ssi_model.contract import CONTRACT
-
-    out: dict[str, Any] = {}
-    for name in CONTRACT.input_columns:
-        value = row.get(name)
-        if value is None or pd.isna(value):
-            continue
-        kind = CONTRACT[name].kind
-        if kind == "int":
-            out[name] = int(value)
-        elif kind == "float":
-            out[name] = float(value)
-        elif kind == "bool":
-            out[name] = bool(value)
-        elif kind == "date":
-            out[name] = pd.Timestamp(value).date().isoformat()
-        else:
-            out[name] = str(value)
-    return out
-
-
 def mlflow_record(frame: Any, i: int) -> dict[str, Any]:
     """One row of the pyfunc's input DataFrame as a JSON record (NaN as null)."""
     record = frame.iloc[i].to_dict()
@@ -868,9 +846,12 @@ def mlflow_server(model_uri: str, store: Path, log_dir: Path,
 
 
 def bench_api(setup: Setup, api: Server, results: Results) -> None:
+    from ssi_model.contract import CONTRACT
+
     sizes = setup.sizes
     pool = setup.clean.head(min(500, len(setup.clean)))
-    bodies = [json.dumps({"profiles": [api_profile(row)]}).encode() for _, row in pool.iterrows()]
+    bodies = [json.dumps({"profiles": [profile]}).encode()
+              for profile in CONTRACT.to_records(pool, for_json=True)]
     base = api.wait_ready()
     p50, p99, errors, predicted = sequential(base, "/v1/predict", bodies, sizes.requests,
                                              sizes.repeats, sizes.request_seconds)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 
 from ssi_model.contract import CONTRACT
@@ -108,29 +107,9 @@ def start_api(folder: Path, env: Mapping[str, str]) -> Process:
 # -- profiles --------------------------------------------------------------------------------------
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
 def profiles_from_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """Typed contract rows → JSON profiles (unknown cells left out: missing means unknown)."""
-    out = []
-    for record in rows[CONTRACT.input_columns].to_dict(orient="records"):
-        profile = {k: _json_value(v) for k, v in record.items()}
-        out.append({k: v for k, v in profile.items() if v is not None})
-    return out
+    return CONTRACT.to_records(rows, for_json=True)
 
 
 def sample_rows(n: int, seed: int) -> pd.DataFrame:

@@ -113,23 +113,9 @@ def test_every_listed_gain_is_the_models_rescore(estimator: SSIEstimator, rows: 
     assert checked > 50
 
 
-def _records(rows: pd.DataFrame) -> list[dict[str, object]]:
-    """Rows as an API request carries them: plain Python values, None for unknown."""
-    out = []
-    for _, row in rows.iterrows():
-        record: dict[str, object] = {}
-        for name in CONTRACT.input_columns:
-            value, kind = row[name], CONTRACT[name].kind
-            record[name] = (None if pd.isna(value) else int(value) if kind == "int"
-                            else bool(value) if kind == "bool" else value.date()
-                            if kind == "date" else str(value))
-        out.append(record)
-    return out
-
-
 def test_records_and_single_members_get_the_batch_documents(
         estimator: SSIEstimator, rows: pd.DataFrame, docs: list[Explanation]) -> None:
-    records = _records(rows.head(8))
+    records = CONTRACT.to_records(rows.head(8))  # as the API hands profiles over
     assert explain_rows(estimator, records, target=45) == docs[:8]
     for i in (0, 5):
         (alone,) = explain_rows(estimator, records[i:i + 1], target=45)

@@ -21,6 +21,7 @@ Group = Literal["context", "brand", "people", "insights", "relationships", "labe
 PILLARS: tuple[str, ...] = ("brand", "people", "insights", "relationships")
 PILLAR_LABELS: dict[str, str] = {p: f"ssi_{p}" for p in PILLARS}
 TOTAL_LABEL = "ssi_total"
+_PLAIN: dict[str, Any] = {"int": int, "float": float, "bool": bool}
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,34 @@ class Contract:
         typed = pd.DataFrame(out, index=df.index)
         extras = [c for c in df.columns if c not in self._by_name]
         return pd.concat([typed, df[extras]], axis=1) if extras else typed
+
+    def to_records(self, df: pd.DataFrame, *, for_json: bool = False) -> list[dict[str, Any]]:
+        """The input columns of a (typed) frame as plain Python values, one dict per row.
+
+        int, float, bool, str or ``datetime.date``; ``None`` for unknown (an absent column too).
+        ``for_json``: as an API request carries a profile: dates as ISO text, unknown left out.
+        """
+        columns: dict[str, list[Any]] = {}
+        for name in self.input_columns:
+            if name not in df.columns:
+                columns[name] = [None] * len(df)
+                continue
+            kind = self[name].kind
+            known = df[name].notna().to_numpy()
+            cells = df[name].astype(object).to_numpy()
+            if kind == "date":
+                days = [pd.Timestamp(v).date() if k else None
+                        for v, k in zip(cells, known, strict=True)]
+                columns[name] = [d.isoformat() if d and for_json else d for d in days]
+            else:
+                plain = _PLAIN.get(kind, str)
+                columns[name] = [plain(v) if k else None
+                                 for v, k in zip(cells, known, strict=True)]
+        records = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(),
+                                                                        strict=True)]
+        if for_json:
+            return [{k: v for k, v in r.items() if v is not None} for r in records]
+        return records
 
     def to_numeric(self, df: pd.DataFrame, columns: list[str]) -> np.ndarray:
         """Numeric (float64, NaN for unknown) matrix of int/bool/float columns, for models."""

@@ -51,17 +51,13 @@ PEER_LEVELS = {"industry_role": 2, "industry": 1, "everyone": 0}
 
 
 @dataclass
-class LeverGains:
-    """Every applicable (member, lever) pair with its changed values and estimated gains."""
+class LeverVariants:
+    """Every applicable (member, lever) pair: the member's row with the lever applied."""
 
+    rows: Table  # (m,) stacked changed rows, to be scored with the members' own
     member: np.ndarray  # (m,) member index
     lever: np.ndarray  # (m,) lever index in the catalogue
-    gains: np.ndarray  # (m, 4) pillar gains
-    changes: list[dict[str, bool | int | float]]
-
-
-def _features(estimator: SSIEstimator, table: Table) -> np.ndarray:
-    return estimator.builder.transform_columns(table)
+    changes: list[dict[str, bool | int | float]]  # (m,) the changed values
 
 
 def _as_value(column: str, value: float) -> float | bool:
@@ -70,12 +66,9 @@ def _as_value(column: str, value: float) -> float | bool:
     return int(value) if CONTRACT[column].kind == "int" else float(value)
 
 
-def lever_variants(table: Table, catalogue: Catalogue) -> tuple[Table, LeverGains]:
-    """Every applicable (member, lever) pair as one stacked table of changed rows.
-
-    The gains are left at zero: the caller scores the stacked rows (with whatever else it scores
-    in the same batch) and subtracts the members' own predictions.
-    """
+def lever_variants(table: Table, catalogue: Catalogue) -> LeverVariants:
+    """Apply every lever to every member; the caller scores the rows (in one batch with whatever
+    else it scores) and subtracts the members' own predictions: those are the gains."""
     members, levers = [], []
     changed: list[dict[str, np.ndarray]] = []
     changes: list[dict[str, bool | int | float]] = []
@@ -94,7 +87,7 @@ def lever_variants(table: Table, catalogue: Catalogue) -> tuple[Table, LeverGain
             changes.append({c: _as_value(c, work[c][i]) for c in lever.columns})
     if not members:
         empty = np.zeros(0, dtype=int)
-        return take(table, empty), LeverGains(empty, empty, np.zeros((0, 4)), [])
+        return LeverVariants(take(table, empty), empty, empty, [])
     member = np.concatenate(members)
     stacked = take(table, member)
     offset = 0
@@ -102,9 +95,8 @@ def lever_variants(table: Table, catalogue: Catalogue) -> tuple[Table, LeverGain
         for column, v in values.items():
             stacked[column][offset:offset + len(idx)] = v
         offset += len(idx)
-    gains = LeverGains(member=member, lever=np.concatenate(levers),
-                       gains=np.zeros((len(member), len(PILLARS))), changes=changes)
-    return stacked, gains
+    return LeverVariants(rows=stacked, member=member, lever=np.concatenate(levers),
+                         changes=changes)
 
 
 # -- plans ---------------------------------------------------------------------------------------
@@ -116,13 +108,15 @@ class Bundle:
     effort: float
 
 
-def _candidate_bundles(gains: LeverGains, n: int, catalogue: Catalogue, size: int,
-                       max_levers: int = 3) -> list[Bundle]:
+def _candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalogue: Catalogue,
+                       size: int, max_levers: int = 3) -> list[Bundle]:
+    """``gains``: (m, 4) pillar gains of the variants."""
     bundles = []
+    total = gains.sum(axis=1)
     for i in range(n):
-        rows = np.flatnonzero((gains.member == i) & (gains.gains.sum(axis=1) > MIN_GAIN))
-        best = rows[np.argsort(-gains.gains[rows].sum(axis=1), kind="stable")][:size]
-        ids = [int(gains.lever[r]) for r in best]
+        rows = np.flatnonzero((variants.member == i) & (total > MIN_GAIN))
+        best = rows[np.argsort(-total[rows], kind="stable")][:size]
+        ids = [int(variants.lever[r]) for r in best]
         for k in range(1, max_levers + 1):
             for combo in itertools.combinations(ids, k):
                 specs = [catalogue.levers[c] for c in combo]
@@ -150,7 +144,7 @@ def _score_bundles(estimator: SSIEstimator, table: Table, base: np.ndarray,
             rows = np.flatnonzero(lever_at == j)
             ok = apply_lever(catalogue.levers[j], work, rows)
             valid[rows] &= ok[rows]
-    after = estimator.predict_matrix(_features(estimator, work))
+    after = estimator.predict_matrix(estimator.builder.transform_columns(work))
     changes = []
     for k, b in enumerate(bundles):
         cols = dict.fromkeys(c for j in b.levers for c in catalogue.levers[j].columns)
@@ -290,20 +284,20 @@ def explain_rows(
     keys = [estimator.peers.resolve(i, r) for i, r in
             zip(table["industry"], table["role_family"], strict=True)]
     peer = _peer_table(estimator, table, keys)
-    variants, gains = lever_variants(table, catalogue)
+    variants = lever_variants(table, catalogue)
     # One feature matrix and one pass of the four boosters for the members, their peer profiles
     # and every lever variant; SHAP values for the members and peers only.
-    x = _features(estimator, {k: np.concatenate([table[k], peer[k], variants[k]])
-                              for k in table})
+    stacked = {k: np.concatenate([table[k], peer[k], variants.rows[k]]) for k in table}
+    x = estimator.builder.transform_columns(stacked)
     scored = estimator.predict_matrix(x)
     base, peer_pred = scored[:n], scored[n:2 * n]
-    gains.gains = scored[2 * n:] - base[gains.member]
+    gains = scored[2 * n:] - base[variants.member]
     drivers = _drivers(estimator, table, peer, estimator.contribution_arrays(x[:2 * n]), base,
                        peer_pred, top_drivers)
     predictions = estimator.prediction_records(table["member_id"], table["industry"], base)
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
-    bundles = _candidate_bundles(gains, n, catalogue, catalogue.plan_candidates)
+    bundles = _candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)
     bundle_gain, bundle_ok, bundle_changes = _score_bundles(estimator, table, base, bundles,
                                                             catalogue)
 
@@ -314,18 +308,18 @@ def explain_rows(
     for k, b in enumerate(bundles):
         by_member.setdefault(b.member, []).append(k)
     for i in range(n):
-        pair_rows = np.flatnonzero(gains.member == i)
+        pair_rows = np.flatnonzero(variants.member == i)
         levers = []
         for r in pair_rows:
-            g = gains.gains[r]
-            spec = catalogue.levers[int(gains.lever[r])]
+            g = gains[r]
+            spec = catalogue.levers[int(variants.lever[r])]
             if g.sum() <= MIN_GAIN:
                 continue  # a lever that gains nothing is left out
             levers.append(Lever(
                 id=spec.id,
                 pillar=spec.pillar,
                 pillars=list(spec.pillars),
-                changes=gains.changes[r],
+                changes=variants.changes[r],
                 gain=_gain(g),
                 effort_minutes_per_week=round(spec.effort_per_week(catalogue.window_weeks), 1),
                 one_off=spec.one_off,

@@ -88,49 +88,52 @@ class SSIEstimator:
         return self.prediction_frame(rows, pillars)
 
     def prediction_frame(self, rows: pd.DataFrame, pillars: np.ndarray) -> pd.DataFrame:
-        total = pillars.sum(axis=1)
+        if "industry" in rows:
+            known = rows["industry"].notna()
+            industries = rows["industry"].astype(object).where(known, None).tolist()
+        else:
+            industries = [None] * len(rows)
         out: dict[str, Any] = {
             "member_id": rows["member_id"].astype("string").to_numpy()
-            if "member_id" in rows else np.arange(len(rows)).astype(str)
+            if "member_id" in rows else np.arange(len(rows)).astype(str),
+            **self._prediction_columns(industries, pillars),
         }
-        for name, values in ((TOTAL, total), *zip(PILLARS, pillars.T, strict=True)):
-            lo, hi = self.intervals[name].interval(values)
-            out[f"ssi_{name}"] = values.round(2)
-            out[f"ssi_{name}_lo"] = lo.round(2)
-            out[f"ssi_{name}_hi"] = hi.round(2)
-        industries = rows["industry"] if "industry" in rows else pd.Series([None] * len(rows))
-        top = np.empty(len(rows))
-        for industry in pd.unique(industries.astype(object)):
-            mask = (industries.astype(object) == industry).to_numpy() if not pd.isna(
-                industry) else industries.isna().to_numpy()
-            top[mask] = self.peers.top_pct(industry, total[mask])
-        out["industry_top_pct"] = top
         return pd.DataFrame(out, columns=PREDICTION_COLUMNS)
 
     def prediction_records(self, member_ids: Iterable[Any], industries: Iterable[Any],
                            pillars: np.ndarray) -> list[dict[str, Any]]:
         """``prediction_frame`` without pandas, for a few rows: one dict per member.
 
-        The same numbers (intervals and the industry rank are vectorised over the batch, values
-        rounded alike); the API and single-member explanations answer this way.
+        The same numbers; the API and single-member explanations answer this way.
         """
+        columns = self._prediction_columns(industries, pillars)
+        table = np.column_stack([columns[c] for c in _VALUE_COLUMNS]).tolist()
+        return [
+            {"member_id": str(member), **dict(zip(_VALUE_COLUMNS, row, strict=True)),
+             "industry_top_pct": rank}
+            for member, row, rank in zip(member_ids, table, columns["industry_top_pct"].tolist(),
+                                         strict=True)
+        ]
+
+    def _prediction_columns(self, industries: Iterable[Any],
+                            pillars: np.ndarray) -> dict[str, np.ndarray]:
+        """Total and pillars with their intervals (rounded to 2 decimals) and the industry rank,
+        vectorised over the batch; ``industries``: one per row, ``None`` when unknown."""
         values = {TOTAL: pillars.sum(axis=1), **dict(zip(PILLARS, pillars.T, strict=True))}
-        blocks = []
+        out: dict[str, np.ndarray] = {}
         for name in _TARGETS:
             lo, hi = self.intervals[name].interval(values[name])
-            blocks += [values[name], lo, hi]
-        table = np.column_stack(blocks).round(2).tolist()
+            out[f"ssi_{name}"] = values[name].round(2)
+            out[f"ssi_{name}_lo"] = lo.round(2)
+            out[f"ssi_{name}_hi"] = hi.round(2)
         groups: dict[Any, list[int]] = {}
         for i, industry in enumerate(industries):
             groups.setdefault(industry, []).append(i)
         top = np.empty(len(pillars))
         for industry, rows in groups.items():  # one lookup per industry in the batch
             top[rows] = self.peers.top_pct(industry, values[TOTAL][rows])
-        return [
-            {"member_id": str(member), **dict(zip(_VALUE_COLUMNS, row, strict=True)),
-             "industry_top_pct": rank}
-            for member, row, rank in zip(member_ids, table, top.tolist(), strict=True)
-        ]
+        out["industry_top_pct"] = top
+        return out
 
     def contribution_arrays(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Per pillar, SHAP values (n, block + 1): the block's features in order, then the base."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -36,21 +35,6 @@ def _choice(column: str) -> Any:
 def _problem(message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "linkedin_export", "loc": ("body", "file"),
                                     "msg": message, "input": None}])
-
-
-def _cell(value: Any) -> Any:
-    """A typed frame's cell as a plain JSON-able value (None for unknown)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, float) and value != value:
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _record(row: pd.DataFrame) -> dict[str, Any]:
-    return {c: _cell(row[c].iloc[0]) for c in CONTRACT.input_columns if c in row.columns}
 
 
 @router.post(
@@ -84,7 +68,7 @@ async def linkedin_export(
     except ExportError as exc:
         raise _problem(str(exc)) from None
     try:
-        profile = Profile.model_validate(_record(export.row))
+        profile = Profile.model_validate(CONTRACT.to_records(export.row)[0])
     except ValidationError as exc:  # the reader keeps the contract; this is a safety net
         first = exc.errors(include_url=False)[0]
         raise _problem(f"the export gave a value outside the contract: {first['msg']}") from None
