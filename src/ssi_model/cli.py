@@ -436,12 +436,14 @@ def evaluate_levers_command(
     config: Annotated[Path, typer.Option(help="Experiment for the bootstrap models")] = Path(
         "experiments/default.yaml"),
 ) -> None:
-    """Lever quality against the simulator's truth: validity, faithfulness, regret, stability."""
+    """Lever quality against the simulator's truth: validity, faithfulness, recall@3, regret,
+    stability; every applicable catalogue lever is scored, not only the listed ones."""
     import json
 
-    from ssi_model.explain.evaluate import bootstrap_estimators, evaluate_levers
+    from ssi_model.explain.evaluate import SIMULATOR_CAVEAT, bootstrap_estimators, evaluate_levers
     from ssi_model.model.config import load_config
     from ssi_model.settings import get_settings
+    from ssi_model.tracking.evaluate import log_lever_quality
     from ssi_model.tracking.registry import load_estimator
     from ssi_model.tracking.runs import load_training_data, split_holdout
 
@@ -456,6 +458,11 @@ def evaluate_levers_command(
         pair = bootstrap_estimators(train, cfg)
     quality = evaluate_levers(estimator, members=members, bootstrap_pair=pair)
     _echo(json.dumps(quality.as_dict(), indent=2))
+    _echo(f"Lever quality {SIMULATOR_CAVEAT}.")
+    run_id = estimator.meta.get("run_id")
+    if run_id:
+        log_lever_quality(run_id, quality)
+        _echo(f"logged as levers_* metrics to run {run_id} (shown by `ssi evaluate`)")
 
 
 # ---------------------------------------------------------------------------- serving
