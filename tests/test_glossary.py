@@ -42,7 +42,7 @@ def _texts() -> Iterator[tuple[str, dict[str, str]]]:
         translated = {lang: cat.get(message.id, context=message.context)
                       for lang, cat in targets.items()}
         for i, english in enumerate(ids):
-            texts = {"en": english}
+            texts: dict[str, str] = {"en": str(english)}
             for lang, m in translated.items():
                 assert m is not None, (lang, message.context, english)
                 strings = m.string if isinstance(m.string, tuple) else (m.string,)

@@ -37,7 +37,7 @@ DOMAIN = "report"
 LOCALE_IDS: dict[str, str] = {"en": "en_GB", "nl": "nl_NL", "de": "de_DE"}
 MINUS = "\u2212"
 # Thousands in running text for nl/de: none up to four digits (1500), a narrow no-break space
-# above (12 500). A point ("1.500") reads as a decimal in Switzerland and a plain space breaks lines.
+# above (12 500). "1.500" reads as a decimal in Switzerland; a plain space breaks lines.
 THIN_GROUP = "\u202f"
 GROUPED_LANGS = frozenset({"en"})
 # Past the middle a rank reads better from the bottom ("bottom 2 %", not "Top 98 %").
