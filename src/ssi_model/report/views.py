@@ -466,7 +466,7 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
         if not counter:
             return None
         pillar, count = counter.most_common(1)[0]
-        return {"name": pillar_name(t, pillar),
+        return {"name": t.pillar_first(pillar),  # the first mention on the page
                 "share": t.ngettext("%(num)s of %(total)s clients", "%(num)s of %(total)s clients",
                                     count, total=n),
                 "all": [{"name": pillar_short(t, p), "count": counter.get(p, 0),
