@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ssi_model.report.i18n import read_catalogue
+from ssi_model.report.i18n import texts as lang_texts
 
 LANGS = ("nl", "de")
 
@@ -118,3 +119,33 @@ def test_no_text_uses_a_competing_word(lang: str) -> None:
                 for where, texts in _texts() for concept, pattern in avoid
                 if re.search(pattern, _placeholders_out(texts[lang]), re.I)]
     assert not failures, "\n".join(failures)
+
+
+# -- numbers a client understands ------------------------------------------------------------------
+def test_peer_medians_of_counts_are_whole_numbers_rounded_half_up() -> None:
+    assert lang_texts("en").typical(45.5) == "46"
+    assert lang_texts("en").typical(44.5) == "45"  # not banker's rounding
+    assert lang_texts("de").typical(42.4) == "42"
+
+
+def test_ranks_past_the_middle_read_from_the_bottom() -> None:
+    assert lang_texts("en").rank(98.0, "technology") == "Bottom 2% in Technology"
+    assert lang_texts("en").rank(22.0, None) == "Top 22% of all members"
+    assert lang_texts("nl").rank(98.0, "other") == "Onderste 2% in je branche: Overig"
+    assert (lang_texts("de").rank(50.0, "technology")
+            == "Top 50\u00a0% in Ihrer Branche: Technologie")
+    assert lang_texts("de").rank_short(99.6) == "Untere 1\u00a0%"  # never "bottom 0 %"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_thousands_never_use_a_point(lang: str) -> None:
+    t = lang_texts(lang)
+    assert t.count(1500) == "1500"
+    assert t.count(12345.5) == "12\u202f345,5"
+    assert t.count(-2310) == "\u22122310"
+
+
+def test_pillars_carry_linkedins_english_name_at_first_mention() -> None:
+    assert (lang_texts("nl").pillar_first("relationships")
+            == "Relaties opbouwen (Build relationships)")
+    assert lang_texts("en").pillar_first("relationships") == "Build relationships"
