@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
@@ -25,7 +26,7 @@ from babel.dates import format_date
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_decimal, format_percent, get_decimal_symbol
 from babel.support import Translations
 
 Lang = Literal["en", "nl", "de"]
@@ -35,6 +36,12 @@ DOMAIN = "report"
 # Babel locales used for numbers and dates (British English: day-month-year dates).
 LOCALE_IDS: dict[str, str] = {"en": "en_GB", "nl": "nl_NL", "de": "de_DE"}
 MINUS = "\u2212"
+# Thousands in running text for nl/de: none up to four digits (1500), a narrow no-break space
+# above (12 500). "1.500" reads as a decimal in Switzerland; a plain space breaks lines.
+THIN_GROUP = "\u202f"
+GROUPED_LANGS = frozenset({"en"})
+# Past the middle a rank reads better from the bottom ("bottom 2 %", not "Top 98 %").
+RANK_FLIP = 50.0
 
 
 def catalogue_path(lang: str) -> resources.abc.Traversable:
@@ -91,6 +98,42 @@ class Texts:
         """A count as people read it: whole numbers without decimals, others with one."""
         return _format_number(self.lang, round(float(value), 1), "#,##0.#")
 
+    def typical(self, value: float) -> str:
+        """A peer median of a count, rounded to a whole count: peers post "usually 46" times,
+        never "45.5" (half a post reads as an error)."""
+        return _format_number(self.lang, float(_round_half_up(value)), "#,##0")
+
+    def rank(self, top_pct: float, industry: str | None) -> str:
+        """The estimated rank in the industry (or among all members without one): "Top 22 %"
+        up to the middle, "Bottom 2 %" past it."""
+        top = min(100.0, max(1.0, float(top_pct)))
+        if top <= RANK_FLIP:
+            if industry is None:
+                return self.gettext("Top %(pct)s of all members", pct=self.percent(top))
+            return self.gettext("Top %(pct)s in %(industry)s", pct=self.percent(top),
+                                industry=self.label("industry", industry))
+        bottom = max(1.0, 100.0 - top)
+        if industry is None:
+            return self.gettext("Bottom %(pct)s of all members", pct=self.percent(bottom))
+        return self.gettext("Bottom %(pct)s in %(industry)s", pct=self.percent(bottom),
+                            industry=self.label("industry", industry))
+
+    def rank_short(self, top_pct: float) -> str:
+        """The rank for a table cell: "top 22 %" or "bottom 2 %"."""
+        top = min(100.0, max(1.0, float(top_pct)))
+        if top <= RANK_FLIP:
+            return self.gettext("top %(pct)s", pct=self.percent(top))
+        return self.gettext("bottom %(pct)s", pct=self.percent(max(1.0, 100.0 - top)))
+
+    def pillar_first(self, pillar: str) -> str:
+        """A pillar's name at its first mention on a page: with LinkedIn's English name in
+        brackets outside English, as most members see the SSI dashboard in English."""
+        name = self.key(f"pillar:{pillar}")
+        english = texts(SOURCE_LANG).key(f"pillar:{pillar}")
+        if name == english:
+            return name
+        return self.gettext("%(name)s (%(english)s)", name=name, english=english)
+
     def signed(self, value: float, digits: int = 1) -> str:
         """``+2.3`` / ``−0.4``; a value that rounds to zero shows as ``±0``."""
         rounded = round(float(value), digits)
@@ -119,11 +162,29 @@ class Texts:
         return text
 
 
+def _round_half_up(value: float) -> int:
+    """45.5 -> 46 (Python's round() would give 46 here but 44 for 44.5: banker's rounding)."""
+    return int(Decimal(str(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 @lru_cache(maxsize=65536)
 def _format_number(lang: str, value: float, pattern: str) -> str:
-    """Babel's formatting, memoised: reports repeat the same rounded numbers thousands of times."""
-    text: str = format_decimal(value, format=pattern, locale=LOCALE_IDS[lang])
-    return text.replace("-", MINUS)
+    """Babel's formatting, memoised: reports repeat the same rounded numbers thousands of times.
+
+    Outside English the locale's grouping is replaced (see ``THIN_GROUP``)."""
+    locale = LOCALE_IDS[lang]
+    if lang in GROUPED_LANGS:
+        text: str = format_decimal(value, format=pattern, locale=locale)
+        return text.replace("-", MINUS)
+    text = format_decimal(value, format=pattern.replace("#,##", ""), locale=locale)
+    sign = MINUS if text.startswith("-") else ""
+    digits = text.lstrip("-")
+    decimal_symbol = get_decimal_symbol(locale)
+    whole, sep, fraction = digits.partition(decimal_symbol)
+    if len(whole) > 4:
+        groups = [whole[max(0, i - 3):i] for i in range(len(whole), 0, -3)][::-1]
+        whole = THIN_GROUP.join(groups)
+    return sign + whole + sep + fraction
 
 
 def _keyed_messages(lang: str) -> dict[str, str]:

@@ -109,7 +109,7 @@ def driver_sentence(t: Texts, driver: Driver) -> str:
     shown = t.count(float(value))
     if driver.peer_median is None:
         return t.key("driver:no_median", label=label, value=shown)
-    median = t.count(driver.peer_median)
+    median = t.typical(driver.peer_median)  # peers post "usually 46" times, not 45.5
     if shown == median:
         return t.key("driver:same", label=label, value=shown, median=median)
     direction = "more" if float(value) > driver.peer_median else "less"
@@ -155,6 +155,7 @@ class PillarRow:
     peer_estimate: str
     up: list[DriverLine] = field(default_factory=list)
     down: list[DriverLine] = field(default_factory=list)
+    name_first: str = ""  # the name at its first mention on the page (with LinkedIn's English)
 
 
 @dataclass
@@ -276,7 +277,8 @@ def member_view(doc: Explanation, t: Texts, generated_on: date) -> dict[str, Any
             below_peer=round(est - peer, 1) < 0, est_pct=_pct(est, PILLAR_MAX),
             lo_pct=_pct(lo, PILLAR_MAX), hi_pct=_pct(hi, PILLAR_MAX),
             peer_pct=_pct(peer, PILLAR_MAX),
-            peer_estimate=t.decimal(drivers.peer_estimate) if drivers else "")
+            peer_estimate=t.decimal(drivers.peer_estimate) if drivers else "",
+            name_first=t.pillar_first(p))
         if drivers is not None:
             row.up = [DriverLine(driver_sentence(t, d), t.signed(d.contribution))
                       for d in drivers.up]
@@ -303,12 +305,7 @@ def member_view(doc: Explanation, t: Texts, generated_on: date) -> dict[str, Any
     else:
         peer_group = t.gettext("all members")
 
-    top = max(1.0, float(pred.industry_top_pct))
-    if industry:
-        top_text = t.gettext("Top %(pct)s in %(industry)s", pct=t.percent(top),
-                             industry=t.label("industry", industry))
-    else:
-        top_text = t.gettext("Top %(pct)s of all members", pct=t.percent(top))
+    top_text = t.rank(pred.industry_top_pct, industry or None)
 
     by_id = {lever.id: lever for lever in doc.levers}
     best = max((lever.gain.total for lever in doc.levers), default=0.0)
@@ -437,7 +434,7 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
                             high=t.decimal(pred.ssi_total_hi)),
             pillars=[(t.decimal(getattr(pred, f"ssi_{p}")),
                       round(float(getattr(pred, f"ssi_{p}")), 3)) for p in PILLARS],
-            top=t.percent(max(1.0, pred.industry_top_pct)),
+            top=t.rank_short(pred.industry_top_pct),
             top_raw=round(max(1.0, pred.industry_top_pct), 3),
             plan_gain=t.signed(plan_gain), plan_gain_raw=round(plan_gain, 3)))
     rows.sort(key=lambda r: (-r.total_raw, r.member_id))
@@ -469,7 +466,7 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
         if not counter:
             return None
         pillar, count = counter.most_common(1)[0]
-        return {"name": pillar_name(t, pillar),
+        return {"name": t.pillar_first(pillar),  # the first mention on the page
                 "share": t.ngettext("%(num)s of %(total)s clients", "%(num)s of %(total)s clients",
                                     count, total=n),
                 "all": [{"name": pillar_short(t, p), "count": counter.get(p, 0),
