@@ -284,3 +284,70 @@ def patch_central_directory(data: bytes, *, flag_bits: int | None = None,
         out[position + 22:position + 26] = file_size.to_bytes(4, "little")
         position = out.find(b"PK\x03\x04", position + 4)
     return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quirks of real archives (issue 13), with invented content
+
+# The current endorsement file as some 2025-26 exports have it: a Display Status column, and rows
+# whose Endorsement Status is "Redacted" (not shown on the profile). 3 shown, 2 redacted.
+ENDORSEMENTS_WITH_REDACTED = (
+    "Endorsement Date,Skill Name,Endorser First Name,Endorser Last Name,Endorser Public Url,"
+    "Endorsement Status,Display Status\n"
+    "2024/01/02 10:00:00 UTC,Negotiation,Bo,Buyer,www.linkedin.com/in/bo-buyer,ACCEPTED,\n"
+    "2023/05/02 10:00:00 UTC,SaaS,Cy,Colleague,www.linkedin.com/in/cy-colleague,ACCEPTED,\n"
+    "2022/05/02 10:00:00 UTC,CRM,Di,Director,www.linkedin.com/in/di-director,ACCEPTED,\n"
+    "2022/06/02 10:00:00 UTC,CRM,Ed,Engineer,www.linkedin.com/in/ed-engineer,Redacted,\n"
+    "2022/07/02 10:00:00 UTC,SaaS,Fi,Founder,www.linkedin.com/in/fi-founder,Redacted,\n"
+)
+
+
+def legacy_endorsements() -> bytes:
+    """The older ``Endorsement Received Info.csv`` (UTF-16, tab-separated): 6 endorsements."""
+    header = ["Endorsement Date", "Skill Name", "Endorser First Name", "Endorser Last Name",
+              "Endorser Public Url", "Endorsement Status"]
+    rows = [[f"2021/0{m}/02 10:00:00 UTC", "CRM", "Old", f"Endorser{m}",
+             f"www.linkedin.com/in/old-{m}", "ACCEPTED"] for m in range(1, 7)]
+    return utf16_tsv([header, *rows])
+
+
+def rich_media(*descriptions: str) -> str:
+    """Rich_Media.csv with one upload event per description (e.g. "a group background photo")."""
+    lines = ["Date/Time,Media Description,Media Link"]
+    lines += [f'"You uploaded {d} on March 2, 2024 at 12:29 PM (GMT)", -,https://media.example/{i}'
+              for i, d in enumerate(descriptions)]
+    return "\n".join(lines) + "\n"
+
+
+def xlsx_workbook(rows: list[list[str]]) -> bytes:
+    """A minimal Office Open XML workbook (.xlsx), as a spreadsheet program saves it: a ZIP with
+    the content types, the workbook and one sheet of inline strings."""
+    cells = "".join(
+        f'<row r="{r}">' + "".join(
+            f'<c r="{chr(65 + c)}{r}" t="inlineStr"><is><t>{value}</t></is></c>'
+            for c, value in enumerate(row)) + "</row>"
+        for r, row in enumerate(rows, start=1))
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.'
+            'org/package/2006/content-types"><Default Extension="xml" ContentType="application/'
+            'xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxml'
+            'formats-officedocument.spreadsheetml.sheet.main+xml"/></Types>'),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+            f'{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}">'
+            '<sheets><sheet name="Skills" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+        "xl/worksheets/sheet1.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData>'
+            f"{cells}</sheetData></worksheet>"),
+    }
+    return make_zip(parts, stamp=STORY_STAMP)
+
+
+# The first bytes of a legacy Excel 97-2003 (.xls) file: the OLE2 compound-document signature.
+XLS_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504

@@ -433,6 +433,22 @@ def test_a_linkedin_export_upload_gives_the_row_and_the_prediction(
     assert "followers_count" in doc["unknown"]  # the export does not tell it
     direct = stack.client.post("/v1/predict", json={"profiles": [row]}).json()
     assert doc["prediction"] == direct["predictions"][0]
+    provenance = {p["column"]: p for p in doc["provenance"]}
+    assert list(provenance) == CONTRACT.input_columns
+    assert provenance["connections_count"] == {"column": "connections_count",
+                                               "status": "from_archive",
+                                               "files": ["Connections.csv"], "reason": None}
+    assert provenance["certifications_count"]["status"] == "empty_by_export_kind"
+    assert doc["unreadable_files"] == {}
+    # one unreadable file: the upload is read, and the provenance says which column and why
+    broken = stack.client.post("/v1/linkedin-export", files={"file": (
+        STORY_NAME, story_export(replace={"Skills.csv": "Negotiation\nSaaS\n"}), "app/zip")})
+    assert broken.status_code == 200, broken.text
+    skills = next(p for p in broken.json()["provenance"] if p["column"] == "skills_count")
+    assert skills["status"] == "unknown_file_unreadable"
+    assert skills["reason"] == "Skills.csv: line 1: no header row naming the column(s) 'name'"
+    assert broken.json()["row"]["skills_count"] is None
+    assert "Skills.csv" in broken.json()["unreadable_files"]
 
     overridden = stack.client.post("/v1/linkedin-export", files=files,
                                    data={"industry": "education"})

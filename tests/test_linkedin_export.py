@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import re
+import stat
+import threading
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,27 +25,44 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from export_builder import (
     CONNECTIONS,
     DOS_EPOCH,
+    ENDORSEMENTS_WITH_REDACTED,
     NOTES_PREAMBLE,
+    PROFILE,
+    RECOMMENDATIONS_RECEIVED,
     STORY_ACTIVE_DAYS,
     STORY_DATE,
     STORY_EXPECTED,
     STORY_FILES,
     STORY_NAME,
+    XLS_HEADER,
+    legacy_endorsements,
     make_zip,
     patch_central_directory,
+    rich_media,
     story_export,
     utf16_tsv,
+    xlsx_workbook,
 )
+from ssi_model.cli import app
 from ssi_model.contract import CONTRACT
-from ssi_model.linkedin_export import ArchiveLimits, ExportError, ExportResult, read_export
+from ssi_model.errors import UserError
+from ssi_model.linkedin_export import (
+    ArchiveLimits,
+    ColumnSource,
+    ExportError,
+    ExportResult,
+    read_export,
+)
 from ssi_model.linkedin_export.archive import open_archive
 from ssi_model.linkedin_export.csvfiles import parse_when
 from ssi_model.linkedin_export.features import is_vp_plus
 from ssi_model.linkedin_export.rules import load_rules
+from ssi_model.linkedin_export.secret import installation_secret
 
 # The shared folder sits beside the checkout (../shared), as on every machine and in CI.
 FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/linkedin-export/sample_export.zip"
@@ -50,6 +71,15 @@ if not FIXTURE.exists():  # the repository's copy, if the shared one is not moun
 needs_fixture = pytest.mark.skipif(not FIXTURE.exists(), reason="fixture archive not available")
 
 FIXTURE_AS_OF = date(1851, 12, 31)  # the fictional persona's activity is in the 1840s-50s
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installation_secret_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Member ids are keyed with the installation's secret: keep it out of the checkout."""
+    path = tmp_path_factory.mktemp("secret") / ".ssi-secret"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSI_SECRET_FILE", str(path))
+        yield path
 
 
 def known(result: ExportResult) -> dict[str, object]:
@@ -101,6 +131,22 @@ def assert_partition(result: ExportResult) -> None:
     row = result.row.iloc[0]
     assert all(pd.isna(row[c]) for c in result.unknown)
     assert not any(pd.isna(row[c]) for c in result.from_archive + list(result.derived))
+    # the provenance accounts for every input column, consistently with the lists above
+    assert list(result.provenance) == CONTRACT.input_columns
+    for column, entry in result.provenance.items():
+        assert entry.status.known == (column not in result.unknown), column
+        if entry.status in (ColumnSource.FROM_ARCHIVE, ColumnSource.EMPTY_BY_EXPORT_KIND):
+            assert column in result.from_archive, column
+        if entry.status is ColumnSource.UNKNOWN_FILE_UNREADABLE:
+            assert entry.files and all(f in result.unreadable_files for f in entry.files)
+            assert entry.reason
+        if entry.status in (ColumnSource.UNKNOWN_FILE_ABSENT, ColumnSource.EMPTY_BY_EXPORT_KIND):
+            assert entry.files and entry.reason
+            assert not set(entry.files) & set(result.files_read), column
+
+
+def status(result: ExportResult, column: str) -> ColumnSource:
+    return result.provenance[column].status
 
 
 # =============================================================================================
@@ -444,8 +490,15 @@ def test_basic_archive_missing_activity_is_unknown_not_zero() -> None:
                    "recommendations_given"):
         assert column in result.unknown, column
     values = known(result)
-    assert values["skills_count"] == 0  # Skills ship in Basic archives too: none means zero
-    assert values["certifications_count"] == 0
+    # Skills ship in Basic archives too, but the endorsements name skills: the file is missing
+    # from this archive, not empty on the profile.
+    assert status(result, "skills_count") is ColumnSource.UNKNOWN_FILE_ABSENT
+    assert "endorsements of named skills" in str(result.provenance["skills_count"].reason)
+    assert values["certifications_count"] == 0  # a whole Basic export without the file: none
+    assert status(result, "certifications_count") is ColumnSource.EMPTY_BY_EXPORT_KIND
+    assert "a Basic export (so named)" in str(result.provenance["certifications_count"].reason)
+    assert status(result, "posts_90d") is ColumnSource.UNKNOWN_FILE_ABSENT
+    assert "a Basic export does not carry it" in str(result.provenance["posts_90d"].reason)
     assert values["messages_sent_90d"] == 3  # messages.csv is in Basic archives
     assert_partition(result)
 
@@ -717,34 +770,102 @@ def test_not_a_zip_and_empty_archive() -> None:
         read_export(make_zip({"notes.txt": "hello"}))
 
 
-def test_truncated_file_names_file_and_line() -> None:
+def read_damaged(name: str, content: str | bytes) -> ExportResult:
+    """The story archive with one file replaced: read, not refused."""
+    result = read_export(story_export(replace={name: content}), filename=STORY_NAME)
+    assert_within_contract(result)
+    assert_partition(result)
+    return result
+
+
+def assert_only_these_unknown(result: ExportResult, file: str, columns: set[str]) -> None:
+    """The columns computed from ``file`` are unknown (file unreadable); the rest of the story
+    is read as usual."""
+    values = known(result)
+    unreadable = {c for c, e in result.provenance.items()
+                  if e.status is ColumnSource.UNKNOWN_FILE_UNREADABLE}
+    assert unreadable == columns
+    assert all(result.provenance[c].files == (file,) for c in columns if c != "days_active_90d")
+    expected = {k: v for k, v in STORY_EXPECTED.items() if k not in columns}
+    assert {k: values.get(k) for k in expected} == expected
+    assert list(result.unreadable_files) == [file]
+    assert file not in result.files_read
+    assert any(w.startswith(f"{file}: not read (") for w in result.warnings)
+
+
+def test_truncated_file_leaves_its_columns_unknown_naming_file_and_line() -> None:
     cut = CONNECTIONS[: CONNECTIONS.index("Cy,Colleague") + 30]  # mid-row
-    with pytest.raises(ExportError) as error:
-        read_export(story_export(replace={"Connections.csv": cut}), filename=STORY_NAME)
-    assert error.value.file == "Connections.csv" and error.value.line == 6
-    assert "Connections.csv, line 6" in str(error.value)
+    result = read_damaged("Connections.csv", cut)
+    assert_only_these_unknown(result, "Connections.csv", {
+        "connections_count", "vp_plus_connections", "coworker_connections",
+        "invitations_accepted_90d"})
+    assert result.unreadable_files["Connections.csv"].startswith("line 6: row has 3 field(s)")
+    assert result.provenance["invitations_accepted_90d"].reason == (
+        "Connections.csv: " + result.unreadable_files["Connections.csv"])
 
 
-def test_unterminated_quote_names_file_and_line() -> None:
+def test_unterminated_quote_leaves_messages_unknown() -> None:
     broken = (STORY_FILES["messages.csv"]
               + 'c-6,,Bo Buyer,,Alex,,2024-03-03 08:00:00 UTC,,"never closed\n')
-    with pytest.raises(ExportError) as error:
-        read_export(story_export(replace={"messages.csv": broken}), filename=STORY_NAME)
-    assert error.value.file == "messages.csv" and error.value.line is not None
+    result = read_damaged("messages.csv", broken)
+    assert_only_these_unknown(result, "messages.csv", {
+        "messages_sent_90d", "messages_received_90d", "messages_replied_90d", "days_active_90d"})
+    assert re.match(r"line \d+: malformed CSV", result.unreadable_files["messages.csv"])
 
 
 def test_garbled_file_names_file_and_line() -> None:
     garbled = STORY_FILES["Invitations.csv"].encode() + b"\x00\x13\x37garbage\x00\xff"
-    with pytest.raises(ExportError) as error:
-        read_export(story_export(replace={"Invitations.csv": garbled}), filename=STORY_NAME)
-    assert error.value.file == "Invitations.csv" and error.value.line == 7
+    result = read_damaged("Invitations.csv", garbled)
+    assert_only_these_unknown(result, "Invitations.csv", {
+        "invitations_sent_90d", "invitations_accepted_90d", "days_active_90d"})
+    assert result.unreadable_files["Invitations.csv"] == (
+        "line 7: contains binary data (NUL characters), not CSV text")
 
 
 def test_file_without_its_header() -> None:
-    with pytest.raises(ExportError) as error:
-        read_export(story_export(replace={"Profile.csv": "just,some,words\n1,2,3\n"}),
-                    filename=STORY_NAME)
-    assert error.value.file == "Profile.csv" and error.value.line == 1
+    result = read_damaged("Profile.csv", "just,some,words\n1,2,3\n")
+    assert_only_these_unknown(result, "Profile.csv", {
+        "headline_chars", "about_chars", "industry", "region"})
+    assert result.unreadable_files["Profile.csv"].startswith("line 1: no header row naming")
+    # Profile.csv is there, so the archive is still whole: a missing file still means none.
+    assert status(result, "certifications_count") is ColumnSource.EMPTY_BY_EXPORT_KIND
+
+
+def test_skills_resaved_without_its_header_row() -> None:
+    # issue 13 (4): one broken file no longer refuses the whole archive
+    result = read_damaged("Skills.csv", "Negotiation\nSaaS\nCRM\n")
+    assert_only_these_unknown(result, "Skills.csv", {"skills_count"})
+    assert result.provenance["skills_count"].reason == (
+        "Skills.csv: line 1: no header row naming the column(s) 'name'")
+
+
+def test_recommendations_resaved_by_a_spreadsheet() -> None:
+    # pandas/Excel round trip: a duplicated header name gets a ".1" suffix
+    resaved = RECOMMENDATIONS_RECEIVED.replace("Creation Date", "Creation Date.1")
+    result = read_damaged("Recommendations_Received.csv", resaved)
+    assert_only_these_unknown(result, "Recommendations_Received.csv",
+                              {"recommendations_received"})
+    assert "no header row naming the column(s) 'date'" in (
+        result.unreadable_files["Recommendations_Received.csv"])
+
+
+@pytest.mark.parametrize(("content", "what"), [
+    (xlsx_workbook([["Name"], ["Negotiation"], ["SaaS"]]), "an Excel workbook (.xlsx)"),
+    (XLS_HEADER, "an Excel 97-2003 workbook (.xls)"),
+])
+def test_a_spreadsheet_named_csv_is_reported_as_such(content: bytes, what: str) -> None:
+    # issue 13 (5): not "itself an archive; nested archives are refused"
+    result = read_damaged("Skills.csv", content)
+    assert_only_these_unknown(result, "Skills.csv", {"skills_count"})
+    reason = result.unreadable_files["Skills.csv"]
+    assert reason.startswith(f"is {what}, a spreadsheet file where CSV text was expected")
+    assert "nested" not in reason
+
+
+def test_nothing_readable_refuses_the_archive() -> None:
+    with pytest.raises(ExportError, match="none of the archive's LinkedIn files could be read"):
+        read_export(make_zip({"Skills.csv": "Negotiation\nSaaS\n",
+                              "Profile.csv": "no,header\n"}), filename=STORY_NAME)
 
 
 # =============================================================================================
@@ -826,19 +947,21 @@ def test_encrypted_archive_is_refused() -> None:
     ("Name\nSales\n".encode("utf-16-le"), 1),  # UTF-16 without BOM: NUL bytes
 ])
 def test_wrong_encoding_names_file_and_line(payload: bytes, line: int) -> None:
-    with pytest.raises(ExportError) as error:
-        read_export(story_export(replace={"Skills.csv": payload}), filename=STORY_NAME)
-    assert error.value.file == "Skills.csv" and error.value.line == line
+    result = read_damaged("Skills.csv", payload)
+    assert_only_these_unknown(result, "Skills.csv", {"skills_count"})
+    assert result.unreadable_files["Skills.csv"].startswith(f"line {line}: ")
 
 
 def test_symlink_entries_are_ignored() -> None:
-    buffer = io.BytesIO(story_export(drop=("Skills.csv",)))
+    # (without endorsements, which would prove that the member lists skills)
+    buffer = io.BytesIO(story_export(drop=("Skills.csv", "Endorsement_Received_Info.csv")))
     with zipfile.ZipFile(buffer, "a") as archive:
         info = zipfile.ZipInfo("Skills.csv")
         info.external_attr = (0o120777 << 16)
         archive.writestr(info, "/etc/passwd")
     result = read_export(buffer.getvalue(), filename=STORY_NAME)
     assert known(result)["skills_count"] == 0
+    assert status(result, "skills_count") is ColumnSource.EMPTY_BY_EXPORT_KIND
     assert any("symbolic-link" in w for w in result.warnings)
 
 
@@ -907,7 +1030,8 @@ def _output_strings(result: ExportResult) -> list[str]:
     row = result.row.iloc[0]
     return [*(str(v) for v in row.tolist()), *result.from_archive, *result.derived,
             *result.derived.values(), *result.unknown, *result.overridden, *result.files_read,
-            *result.warnings, result.archive_kind, repr(result.row)]
+            *result.warnings, result.archive_kind, repr(result.row),
+            *(str(r) for r in result.provenance_records()), *result.unreadable_files.values()]
 
 
 def _assert_nothing_personal(texts: list[str], words: frozenset[str],
@@ -937,15 +1061,269 @@ def test_fixture_errors_hold_nothing_personal(raw: zipfile.ZipFile) -> None:
     connections = files["Connections.csv"]
     invitations = files["Invitations.csv"]
     damaged = [
-        {**files, "Connections.csv": connections[: connections.index(b"Mary,Somerville") + 20]},
-        {**files, "Invitations.csv": invitations + b'\nAda,"Lord Byron\x00'},
-        {**files, "messages.csv": files["messages.csv"][:-200] + b'\n1,"open'},
-        {**files, "Profile.csv": b"Ada,Byron-Lovelace,ada.example@example.com\n"},
+        ("Connections.csv",
+         {**files, "Connections.csv": connections[: connections.index(b"Mary,Somerville") + 20]}),
+        ("Invitations.csv", {**files, "Invitations.csv": invitations + b'\nAda,"Lord Byron\x00'}),
+        ("messages.csv", {**files, "messages.csv": files["messages.csv"][:-200] + b'\n1,"open'}),
+        ("Profile.csv", {**files, "Profile.csv": b"Ada,Byron-Lovelace,ada.example@example.com\n"}),
     ]
-    messages = []
-    for variant in damaged:
-        with pytest.raises(ExportError) as error:
-            read_export(make_zip(variant, compression=zipfile.ZIP_STORED))
-        messages.append(str(error.value))
-    _assert_nothing_personal(messages, words, phrases)
-    assert messages[0].startswith("Connections.csv, line ")
+    texts: list[str] = []
+    for broken, variant in damaged:
+        result = read_export(make_zip(variant, compression=zipfile.ZIP_STORED))
+        assert list(result.unreadable_files) == [broken]
+        assert result.unreadable_files[broken].startswith("line ")
+        texts += _output_strings(result)
+    _assert_nothing_personal(texts, words, phrases)
+    with pytest.raises(ExportError) as error:  # nothing readable: refused, still nothing personal
+        read_export(make_zip({"Connections.csv": damaged[0][1]["Connections.csv"]}))
+    _assert_nothing_personal([str(error.value)], words, phrases)
+    assert str(error.value).startswith("Connections.csv: none of the archive's LinkedIn files")
+
+
+# =============================================================================================
+# Quirks of real archives: read what is there, say what is not
+
+
+@pytest.mark.parametrize("legacy_first", [True, False])
+def test_two_endorsement_files_the_canonical_one_wins_and_redacted_rows_are_not_shown(
+        legacy_first: bool) -> None:
+    # The older UTF-16 "Endorsement Received Info.csv" (6 rows) beside the current file (3 shown,
+    # 2 redacted): whichever comes first in the ZIP, the canonical file is read.
+    files: dict[str, str | bytes] = {k: v for k, v in STORY_FILES.items()
+                                     if k != "Endorsement_Received_Info.csv"}
+    both: list[tuple[str, str | bytes]] = [
+        ("Endorsement Received Info.csv", legacy_endorsements()),
+        ("Endorsement_Received_Info.csv", ENDORSEMENTS_WITH_REDACTED)]
+    if not legacy_first:
+        both.reverse()
+    result = read_export(make_zip({**files, **dict(both)}), filename=STORY_NAME)
+    assert known(result)["endorsements_received"] == 3
+    assert result.provenance["endorsements_received"].files == ("Endorsement_Received_Info.csv",)
+    assert ("Endorsement_Received_Info.csv: 2 candidate entries; read the one with the canonical "
+            "name") in result.warnings
+    # without the canonical file, the legacy one is read (it is the same data, older name)
+    alone = read_export(make_zip({**files, "Endorsement Received Info.csv":
+                                  legacy_endorsements()}), filename=STORY_NAME)
+    assert known(alone)["endorsements_received"] == 6
+
+
+def test_a_display_status_hides_an_endorsement() -> None:
+    hidden = ENDORSEMENTS_WITH_REDACTED.replace("ACCEPTED,\n", "ACCEPTED,HIDDEN\n", 1)
+    result = read_export(story_export(replace={"Endorsement_Received_Info.csv": hidden}),
+                         filename=STORY_NAME)
+    assert known(result)["endorsements_received"] == 2
+
+
+@pytest.mark.parametrize(("uploads", "banner"), [
+    (("a group background photo", "a article cover photo"), None),
+    (("an event background photo", "a company page cover photo", "a feed photo"), None),
+    (("a profile background photo",), True),
+    (("a article cover photo", "a profile background photo"), True),
+])
+def test_only_the_members_own_background_photo_is_a_banner(uploads: tuple[str, ...],
+                                                           banner: bool | None) -> None:
+    result = read_export(story_export(replace={"Rich_Media.csv": rich_media(*uploads)}),
+                         filename=STORY_NAME)
+    assert known(result).get("has_banner") is banner
+    assert "has_photo" in result.unknown  # none of these is a profile photo either
+
+
+def test_a_group_profile_photo_is_not_the_members_photo() -> None:
+    result = read_export(story_export(replace={"Rich_Media.csv": rich_media(
+        "a group profile photo")}), filename=STORY_NAME)
+    assert "has_photo" in result.unknown
+    own = read_export(story_export(replace={"Rich_Media.csv": rich_media("a profile photo")}),
+                      filename=STORY_NAME)
+    assert known(own)["has_photo"] is True
+
+
+def test_html_entities_count_as_the_characters_linkedin_shows() -> None:
+    profile = PROFILE.replace("Helping teams buy better software",
+                              "Sales &amp; Marketing &gt; everything").replace(
+        "I sell software.", "R&amp;D &quot;and&quot; sales.")
+    values = known(read_export(story_export(replace={"Profile.csv": profile}),
+                               filename=STORY_NAME))
+    assert values["headline_chars"] == len("Sales & Marketing > everything")
+    assert values["about_chars"] == len('R&D "and" sales.\nSecond line of the About section.')
+
+
+SECTION_FILES = ("Skills.csv", "Positions.csv", "Education.csv", "Languages.csv",
+                 "Certifications.csv")
+SECTION_COLUMNS = ("skills_count", "positions_count", "education_count", "languages_count",
+                   "certifications_count")
+
+
+def test_missing_files_in_an_archive_without_profile_are_unknown() -> None:
+    # issue 13 (3): a Complete export by name, but without Profile.csv: partial or re-packed
+    data = story_export(drop=("Profile.csv", *SECTION_FILES, "Reactions.csv"))
+    result = read_export(data, filename=STORY_NAME)
+    for column in (*SECTION_COLUMNS, "positions_with_description", "reactions_given_90d",
+                   "days_active_90d"):
+        assert status(result, column) is ColumnSource.UNKNOWN_FILE_ABSENT, column
+        assert "lacks Profile.csv" in str(result.provenance[column].reason), column
+    assert result.provenance["skills_count"].files == ("Skills.csv",)
+    assert known(result)["posts_90d"] == 4  # what is there is still read
+    assert_partition(result)
+
+
+def test_missing_files_in_an_archive_of_unknown_type_are_unknown() -> None:
+    # re-packed without its name and without Complete-only files: absence proves nothing
+    data = story_export(drop=("Shares.csv", "Comments.csv", "Reactions.csv", "SearchQueries.csv",
+                              "Endorsement_Received_Info.csv", *SECTION_FILES))
+    result = read_export(data, filename="my-linkedin.zip")
+    for column in SECTION_COLUMNS:
+        assert status(result, column) is ColumnSource.UNKNOWN_FILE_ABSENT, column
+        assert "type is not known" in str(result.provenance[column].reason)
+    assert status(result, "endorsements_received") is ColumnSource.UNKNOWN_FILE_ABSENT
+    assert_partition(result)
+
+
+def test_missing_files_in_a_whole_complete_export_are_empty_and_say_why() -> None:
+    drop = ("Endorsement_Received_Info.csv", *SECTION_FILES)
+    result = read_export(story_export(drop=drop), filename=STORY_NAME)
+    values = known(result)
+    for column in (*SECTION_COLUMNS, "endorsements_received", "recommendations_given"):
+        assert values[column] == 0, column
+        entry = result.provenance[column]
+        assert entry.status is ColumnSource.EMPTY_BY_EXPORT_KIND, column
+        assert "a Complete export (so named) holding Profile.csv" in str(entry.reason)
+    assert result.provenance["certifications_count"].files == ("Certifications.csv",)
+    # named by its Complete-only files instead of its name
+    by_files = read_export(story_export(drop=drop))
+    assert "Complete-only files" in str(by_files.provenance["skills_count"].reason)
+    assert_partition(result)
+
+
+def test_missing_skills_beside_endorsements_of_named_skills_is_unknown() -> None:
+    # one real archive gave skills_count = 0 beside 14 endorsements of named skills
+    result = read_export(story_export(drop=("Skills.csv",)), filename=STORY_NAME)
+    entry = result.provenance["skills_count"]
+    assert entry.status is ColumnSource.UNKNOWN_FILE_ABSENT
+    assert entry.files == ("Skills.csv",)
+    assert "endorsements of named skills" in str(entry.reason)
+    assert known(result)["endorsements_received"] == 4
+
+
+def test_story_provenance_per_column() -> None:
+    result = read_story()
+    assert_partition(result)
+    p = result.provenance
+    assert p["connections_count"].status is ColumnSource.FROM_ARCHIVE
+    assert p["connections_count"].files == ("Connections.csv",)
+    assert p["subscription"].status is ColumnSource.DERIVED
+    assert p["subscription"].reason == "receipt rule 'sales navigator'"
+    assert p["followers_count"].status is ColumnSource.UNKNOWN
+    assert p["followers_count"].reason == "a LinkedIn export does not hold it"
+    assert p["member_id"].status is ColumnSource.DERIVED
+    assert {c for c, e in p.items() if e.status is ColumnSource.EMPTY_BY_EXPORT_KIND} == {
+        "recommendations_given", "certifications_count", "articles_90d"}
+    assert result.unreadable_files == {}
+    records = result.provenance_records()
+    assert records[0] == {"column": "member_id", "status": "derived", "files": [],
+                          "reason": "keyed hash (HMAC) of the profile URL"}
+
+
+def test_a_file_cut_at_the_row_limit_is_reported_per_column() -> None:
+    result = read_story(limits=ArchiveLimits(max_rows_per_file=3))
+    entry = result.provenance["connections_count"]
+    assert entry.status is ColumnSource.UNKNOWN_FILE_UNREADABLE
+    assert entry.reason == "Connections.csv: only the first 3 rows were read (row limit)"
+    assert status(result, "skills_count") is ColumnSource.FROM_ARCHIVE
+
+
+def test_unsafe_content_in_one_file_still_refuses_the_whole_archive() -> None:
+    with pytest.raises(ExportError, match="zip bomb"):
+        read_export(story_export(replace={"Skills.csv": b"\x00" * (20 * 1024 * 1024)}),
+                    filename=STORY_NAME)
+    with pytest.raises(ExportError, match="nested"):  # a ZIP that is not a workbook
+        read_export(story_export(replace={"Skills.csv": make_zip({"a.txt": "x"})}),
+                    filename=STORY_NAME)
+
+
+# ---------------------------------------------------------------------------------------------
+# The member id: a keyed hash with a per-installation secret
+
+
+def test_member_id_is_keyed_with_the_installations_secret(tmp_path: Path,
+                                                          installation_secret_file: Path) -> None:
+    first = read_story(secret_file=tmp_path / "a" / ".ssi-secret")
+    again = read_story(secret_file=tmp_path / "a" / ".ssi-secret")
+    other = read_story(secret_file=tmp_path / "b" / ".ssi-secret")
+    member = str(first.row.loc[0, "member_id"])
+    assert member == str(again.row.loc[0, "member_id"])
+    assert member != str(other.row.loc[0, "member_id"])  # another installation, another id
+    key_file = tmp_path / "a" / ".ssi-secret"
+    assert re.fullmatch(r"[0-9a-f]{64}\n", key_file.read_text())
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # the old public-salt hash of the profile URL, which anyone could recompute, is not the id
+    public = hashlib.sha256(b"ssi-model/linkedin-export/member-id/v1\x00"
+                            b"url:linkedin.com/in/alex-example").hexdigest()[:16]
+    assert member != f"li-{public}"
+    # by default the secret comes from SSI_SECRET_FILE (Settings)
+    assert str(read_story().row.loc[0, "member_id"]) == str(
+        read_story(secret_file=installation_secret_file).row.loc[0, "member_id"])
+    assert installation_secret_file.exists()
+
+
+def test_name_based_member_id_needs_the_secret(tmp_path: Path) -> None:
+    # no profile URL anywhere: the id comes from the name, keyed so nobody can recompute it
+    data = story_export(drop=("Invitations.csv", "messages.csv"))
+    result = read_export(data, filename=STORY_NAME, secret_file=tmp_path / "k")
+    assert result.derived["member_id"] == "keyed hash (HMAC) of the profile name"
+    public = hashlib.sha256(b"ssi-model/linkedin-export/member-id/v1\x00"
+                            b"name:alex example").hexdigest()[:16]
+    assert str(result.row.loc[0, "member_id"]) != f"li-{public}"
+    given = read_export(data, filename=STORY_NAME, member_id="coach-7",
+                        secret_file=tmp_path / "never")
+    assert str(given.row.loc[0, "member_id"]) == "coach-7"
+    assert not (tmp_path / "never").exists()  # an explicit id needs no secret
+
+
+def test_secret_file_concurrent_first_use_and_bad_content(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / ".ssi-secret"
+    keys: list[bytes] = []
+    threads = [threading.Thread(target=lambda: keys.append(installation_secret(path)))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 8 and len(set(keys)) == 1 and len(keys[0]) == 32
+    assert sorted(p.name for p in path.parent.iterdir()) == [".ssi-secret"]  # no temp files left
+    short = tmp_path / "short"
+    short.write_text("abc123\n")
+    with pytest.raises(UserError, match="at least 32 hex digits"):
+        installation_secret(short)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command prints the provenance of every contract column
+
+
+def test_ingest_export_prints_provenance_and_warns_about_an_unreadable_file(
+        tmp_path: Path) -> None:
+    archive = tmp_path / STORY_NAME
+    archive.write_bytes(story_export(drop=("Certifications.csv",), replace={
+        "Skills.csv": "Negotiation\nSaaS\nCRM\n",
+        "Languages.csv": xlsx_workbook([["Name"], ["Dutch"]])}))
+    out = tmp_path / "row.csv"
+    done = CliRunner().invoke(app, ["ingest-export", str(archive), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+
+    def line_of(column: str) -> str:
+        return next(line for line in lines if line.split()[:1] == [column])
+
+    assert "unknown_file_unreadable" in line_of("skills_count")
+    assert "Skills.csv: line 1: no header row naming the column(s) 'name'" in line_of(
+        "skills_count")
+    assert "spreadsheet file where CSV text was expected" in line_of("languages_count")
+    assert "empty_by_export_kind" in line_of("certifications_count")
+    assert "from_archive" in line_of("connections_count")
+    assert "Connections.csv" in line_of("connections_count")
+    assert "a LinkedIn export does not hold it" in line_of("followers_count")
+    assert all(any(line.split()[:1] == [c] for line in lines) for c in CONTRACT.input_columns)
+    assert any(line.startswith("warning: Skills.csv: not read (line 1: no header row")
+               for line in lines)
+    row = pd.read_csv(out)
+    assert row["skills_count"].isna().all() and row.loc[0, "connections_count"] == 5

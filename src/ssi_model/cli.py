@@ -177,15 +177,44 @@ def ingest_export(
         f"{result.archive_kind} export of {result.export_date:%Y-%m-%d}; window "
         f"{result.window_start:%Y-%m-%d} to {result.window_end:%Y-%m-%d}"
     )
-    _echo(f"from the archive ({len(result.from_archive)}): {', '.join(result.from_archive)}")
-    if result.derived:
-        _echo("derived: " + ", ".join(f"{k} ({v})" for k, v in result.derived.items()))
-    if result.overridden:
-        _echo(f"overridden by flags: {', '.join(result.overridden)}")
-    _echo(f"unknown ({len(result.unknown)}): {', '.join(result.unknown)}")
+    _print_provenance(result.provenance_records())
     for warning in result.warnings:
         _echo(f"warning: {warning}")
     _echo(f"row: {out}")
+
+
+_STATUS_STYLE = {"from_archive": "green", "derived": "cyan", "overridden": "magenta",
+                 "empty_by_export_kind": "blue", "unknown_file_absent": "yellow",
+                 "unknown_file_unreadable": "red", "unknown": "bright_black"}
+
+
+def _print_provenance(records: list[dict[str, Any]]) -> None:
+    """Per contract column: from the archive, derived, overridden, empty by the export's kind, or
+    unknown because a file is absent or unreadable (and why). Unreadable files are also warned
+    about, after the table."""
+    import io
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = Counter(r["status"] for r in records)
+    _echo("columns: " + ", ".join(f"{status} {n}" for status, n in counts.items()))
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for heading in ("column", "status", "files", "how / why"):
+        table.add_column(heading, overflow="fold")
+    for r in records:
+        style = _STATUS_STYLE.get(r["status"], "")
+        table.add_row(r["column"], f"[{style}]{r['status']}[/]" if style else r["status"],
+                      ", ".join(r["files"]), r["reason"] or "")
+    if sys.stdout.isatty():
+        Console(highlight=False).print(table)  # colours; long reasons wrap
+        return
+    # Into a file or a pipe: one line per column (greppable), without rich's trailing padding.
+    buffer = io.StringIO()
+    Console(file=buffer, width=1000, highlight=False, color_system=None).print(table)
+    for line in buffer.getvalue().splitlines():
+        _echo(line.rstrip())
 
 
 # ---------------------------------------------------------------------------- model

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     ssi_reload_seconds: float = Field(30.0, alias="SSI_RELOAD_SECONDS", ge=0)
     ssi_max_body_bytes: int = Field(4 * MiB, alias="SSI_MAX_BODY_BYTES", ge=1024)
     ssi_max_upload_bytes: int = Field(32 * MiB, alias="SSI_MAX_UPLOAD_BYTES", ge=1024)
+    # the key behind pseudonymous member ids from exports; generated on first use, never in git
+    ssi_secret_file: Path = Field(Path(".ssi-secret"), alias="SSI_SECRET_FILE")
 
     @property
     def champion_uri(self) -> str:

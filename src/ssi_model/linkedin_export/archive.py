@@ -31,6 +31,7 @@ NESTED_ARCHIVE_SUFFIXES = (
     ".zip", ".jar", ".gz", ".tgz", ".tar", ".7z", ".rar", ".bz2", ".xz", ".zst", ".cab",
 )
 # Magic numbers of archive formats (ZIP, gzip, 7z, RAR, xz, zstd): refused inside an export.
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office files (.xls)
 _ARCHIVE_MAGIC = (
     b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c",
     b"Rar!\x1a\x07", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd",
@@ -101,29 +102,70 @@ class Archive:
                     if self._expanded > limits.max_total_bytes:
                         raise ExportError(
                             f"the archive expands to more than {limits.max_total_bytes // MiB} MB "
-                            "(zip bomb?)", file=label,
+                            "(zip bomb?)", file=label, unsafe=True,
                         )
                     if size > limits.ratio_floor_bytes and size > limits.max_entry_ratio * max(
                         info.compress_size, 1
                     ):
                         raise ExportError(
                             f"compressed more than {limits.max_entry_ratio:.0f}:1 (zip bomb?)",
-                            file=label,
+                            file=label, unsafe=True,
                         )
                     chunks.append(chunk)
         except ExportError:
             raise
         except _ZIP_ERRORS as exc:
+            # The ZIP's own structure is broken or lies (sizes, CRC): nothing in it can be trusted.
             raise ExportError(
-                f"damaged in the archive, cannot be decompressed ({type(exc).__name__})", file=label
+                f"damaged in the archive, cannot be decompressed ({type(exc).__name__})",
+                file=label, unsafe=True,
             ) from None
         data = b"".join(chunks)
+        spreadsheet = spreadsheet_kind(data)
+        if spreadsheet is not None:
+            # A user re-saved the file from a spreadsheet program without choosing CSV: only this
+            # file is unreadable (and never decompressed), the rest of the export is fine.
+            raise ExportError(
+                f"is {spreadsheet}, a spreadsheet file where CSV text was expected (save it as "
+                "CSV, or use the file from the original export)", file=label,
+            )
         if data.startswith(_ARCHIVE_MAGIC):
             raise ExportError(
                 "is itself an archive; nested archives are refused, upload the LinkedIn ZIP itself",
-                file=label,
+                file=label, unsafe=True,
             )
         return data
+
+
+def spreadsheet_kind(data: bytes) -> str | None:
+    """What kind of spreadsheet file ``data`` is (``"an Excel workbook (.xlsx)"``), or ``None``.
+
+    An .xlsx or .ods file is a ZIP; only its directory is listed here (nothing is decompressed),
+    which tells a workbook from an archive nested to smuggle content past the limits.
+    """
+    if data.startswith(_OLE2_MAGIC):
+        return "an Excel 97-2003 workbook (.xls)"
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        names = {n.casefold() for n in zipfile.ZipFile(io.BytesIO(data)).namelist()}
+    except _ZIP_ERRORS:
+        return None
+    if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
+        return "an Excel workbook (.xlsx)"
+    if "mimetype" in names and "content.xml" in names:
+        return "an OpenDocument spreadsheet (.ods)"
+    return None
+
+
+def _entry_rank(entry: Entry, canonical: str) -> tuple[bool, bool, bool, int, str]:
+    """Sort key among entries for one file: the exact name before a member-id-suffixed one
+    (reference §2.2), then the canonical spelling (``Endorsement_Received_Info.csv`` before the
+    older ``Endorsement Received Info.csv``), then the shallowest, then the entry name, so the
+    choice never depends on the order of the ZIP's directory."""
+    base = PurePosixPath(entry.info.filename.replace("\\", "/")).name
+    return (not entry.exact, base.casefold() != canonical.casefold(), base != canonical,
+            entry.depth, entry.info.filename)
 
 
 def _safe_parts(name: str) -> list[str] | None:
@@ -228,11 +270,13 @@ def open_archive(data: bytes, rules: Rules, limits: ArchiveLimits) -> Archive:
         warnings.append(f"{links} symbolic-link entr{'y' if links == 1 else 'ies'} ignored")
     chosen: dict[str, Entry] = {}
     for canonical, entries in candidates.items():
-        # Prefer the exact name over a member-id-suffixed one (reference §2.2), then the shallowest.
-        entries.sort(key=lambda e: (not e.exact, e.depth))
+        entries.sort(key=lambda e: _entry_rank(e, canonical))
         chosen[canonical] = entries[0]
         if len(entries) > 1:
-            warnings.append(f"{canonical}: {len(entries)} candidate entries; read one of them")
+            which = ("the one with the canonical name"
+                     if _entry_rank(entries[0], canonical)[:3] == (False, False, False)
+                     else "the one with the name closest to the canonical one")
+            warnings.append(f"{canonical}: {len(entries)} candidate entries; read {which}")
     if len(article_entries) > limits.max_articles:
         raise ExportError(f"the archive has more than {limits.max_articles:,} article files")
     return Archive(

@@ -5,11 +5,15 @@ this module; names, URLs and text are used in memory (to match connections, tell
 received messages) and dropped.
 
 Rules that decide "zero" versus "unknown":
-* a file that is present is counted;
-* a missing file means zero when LinkedIn would have shipped it had there been data: always for
-  categories the Basic archive carries (``in_basic`` in rules.yaml), and for the rest only in a
-  Complete archive; otherwise the column is unknown;
-* a file cut at the row limit supplies nothing (its columns stay unknown).
+* a file that is present and readable is counted;
+* a missing file means zero only when the archive proves the section empty (``absence_proof``):
+  its type is known from its name or its Complete-only files, it is whole (it holds the files
+  every export holds, ``whole_archive_requires``), and LinkedIn would have shipped the file had
+  there been data: always for categories the Basic archive carries (``in_basic`` in rules.yaml),
+  for the rest only in a Complete archive. Otherwise (a partial or re-packed archive) the column
+  is unknown;
+* a file that could not be read, or was cut at the row limit, supplies nothing (its columns stay
+  unknown; the reader names the file and the reason).
 
 Definitions of the derived counts (all windows are the 90 days ending at the window end):
 * ``connections_count``: rows of Connections.csv connected on or before the window end, minus
@@ -33,6 +37,7 @@ Definitions of the derived counts (all windows are the 90 days ending at the win
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -90,6 +95,8 @@ class Findings:
     from_archive: set[str] = field(default_factory=set)
     derived: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # columns left unknown for a reason the file statuses alone do not tell (column -> why)
+    unknown_reasons: dict[str, str] = field(default_factory=dict)
 
     def supply(self, column: str, value: Any) -> None:
         if value is None:
@@ -112,11 +119,18 @@ class ExportData:
     window: Window
     export_date: date
     rules: Rules = field(default_factory=load_rules)
+    # why a missing file proves its section empty ("a Complete export (named so) holding
+    # Profile.csv"); None: it proves nothing (the archive's type is a guess, or it is partial)
+    absence_proof: str | None = None
+    absence_doubt: str | None = None  # why it proves nothing, when it does not
+    unreadable: dict[str, str] = field(default_factory=dict)  # file -> why it was not read
 
     def availability(self, canonical: str) -> Availability:
         table = self.tables.get(canonical)
         if table is not None:
             return "unknown" if table.truncated else "read"
+        if canonical in self.unreadable or self.absence_proof is None:
+            return "unknown"
         spec = self.rules.files[canonical]
         return "zero" if spec.in_basic or self.kind == "complete" else "unknown"
 
@@ -225,7 +239,8 @@ def profile_features(data: ExportData, findings: Findings) -> None:
 
 
 def _text_length(text: str) -> int:
-    return len(text.replace("\r\n", "\n").strip())
+    """The length LinkedIn shows: HTML entities in the export (``&amp;``) are one character."""
+    return len(html.unescape(text).replace("\r\n", "\n").strip())
 
 
 def _region(rules: Rules, location: str) -> tuple[str, str] | None:
@@ -299,16 +314,32 @@ def simple_counts(data: ExportData, findings: Findings) -> None:
         ("Certifications.csv", "certifications_count", "name"),
     ):
         status = data.availability(canonical)
-        if status == "zero":
+        if status == "zero" and canonical == "Skills.csv" and _endorsed_skills(data):
+            # Endorsements of named skills prove the member lists skills: the file is missing from
+            # this archive, not empty on the profile.
+            findings.unknown_reasons[column] = (
+                "Skills.csv is not in the archive, but Endorsement_Received_Info.csv shows "
+                "endorsements of named skills, so the section is not empty"
+            )
+        elif status == "zero":
             findings.supply(column, 0)
         elif status == "read":
             table = data.tables[canonical]
             findings.supply(column, sum(1 for v in table.values(logical) if v))
 
 
+def _endorsed_skills(data: ExportData) -> bool:
+    table = data.tables.get("Endorsement_Received_Info.csv")
+    return table is not None and any(
+        table.cell(f, "skill") and _visible(data, table, f) for _, f in table.rows
+    )
+
+
 def _visible(data: ExportData, table: Table, fields: list[str]) -> bool:
-    status = table.cell(fields, "status").casefold()
-    return status not in data.rules.hidden_statuses
+    """Shown on the profile: neither its status nor its display status (endorsements) hides it."""
+    hidden = data.rules.hidden_statuses
+    return (table.cell(fields, "status").casefold() not in hidden
+            and table.cell(fields, "display_status").casefold() not in hidden)
 
 
 def endorsement_and_recommendation_counts(data: ExportData, findings: Findings) -> None:
@@ -396,7 +427,7 @@ def rich_media_flags(data: ExportData, findings: Findings) -> None:
         if not data.window.not_after_end(when):
             continue
         text = normalise_text(f"{table.cell(fields, 'when')} {table.cell(fields, 'description')}")
-        if rules.banner.find(text):
+        if rules.banner.find(text) and not rules.unless_banner.find(text):
             banner = True
         elif rules.photo.find(text) and not rules.unless_photo.find(text):
             photo = True
@@ -663,7 +694,8 @@ def feed_features(data: ExportData, findings: Findings) -> None:
 def article_count(data: ExportData, findings: Findings) -> list[date]:
     """articles_90d; returns the publication days in the window."""
     if not data.articles:
-        if data.kind == "complete" or data.rules.articles_in_basic:
+        if data.absence_proof is not None and (data.kind == "complete"
+                                               or data.rules.articles_in_basic):
             findings.supply("articles_90d", 0)
         return []
     published = [a for a in data.articles if a.published]
@@ -683,9 +715,9 @@ def days_active(data: ExportData, findings: Findings, extra: dict[str, Iterable[
         return
     days: set[date] = set()
     for source in data.rules.activity_days:
-        table = data.tables.get(_EXTRA_SOURCES.get(source, source))
-        if table is not None and table.truncated:
-            return
+        file = _EXTRA_SOURCES.get(source, source)
+        if file and data.availability(file) == "unknown":
+            return  # a missing (unproven), unreadable or cut file: the count would be too low
         if source in extra:
             days.update(d for d in extra[source] if data.window.contains(d))
         else:

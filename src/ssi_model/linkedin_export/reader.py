@@ -1,13 +1,17 @@
 """``read_export``: a member's LinkedIn data export ZIP -> one contract row.
 
-The archive is untrusted: it is read in memory (never extracted), bounded by ``ArchiveLimits``,
-and any failure surfaces as ``ExportError`` naming the file and line, never quoting the data.
-Only counts, lengths and rule-derived categories reach the row; the member id is a salted hash.
+The archive is untrusted: it is read in memory (never extracted), bounded by ``ArchiveLimits``.
+What is unsafe (a zip bomb, a nested archive, a broken ZIP) or not an export refuses the whole
+archive with ``ExportError``; a single file that cannot be read (damaged, re-saved without its
+header, a spreadsheet saved as ``.csv``) only leaves the columns computed from it unknown, and
+the result names the file and the reason, never quoting the data. Only counts, lengths and
+rule-derived categories reach the row; the member id is an HMAC with a per-installation secret.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -26,11 +30,14 @@ from .articles import Article, classify_article
 from .csvfiles import Table, read_table
 from .errors import ExportError
 from .features import ArchiveKind, ExportData, Findings, Window, compute
+from .provenance import ARTICLES, ColumnProvenance, build, unreadable_dependents
 from .rules import Rules, load_rules
+from .secret import installation_secret
 
-# A fixed, public salt: the id is pseudonymous (stable across exports of the same member, not
-# reversible without guessing the input), not anonymous.
-MEMBER_ID_SALT = "ssi-model/linkedin-export/member-id/v1"
+# Domain separation for the member id's HMAC (the key is the per-installation secret): the id is
+# pseudonymous (stable across exports of the same member in one installation), and nobody without
+# the key can recompute it from a guessed name or URL.
+MEMBER_ID_CONTEXT = "ssi-model/linkedin-export/member-id/v2"
 MEMBER_ID_HEX_CHARS = 16
 
 _EXPORT_NAME = re.compile(
@@ -50,8 +57,11 @@ class ExportResult:
     """One contract row from an export, and an account of where each column came from.
 
     ``from_archive``, ``derived``, ``overridden`` and ``unknown`` partition the contract's input
-    columns. ``window_start``..``window_end`` are the 90 days (inclusive) the ``*_90d`` counts
-    cover; ``snapshot_date`` = ``window_end``.
+    columns. ``provenance`` tells, per input column, where its value came from or why it is unknown
+    (file absent, file unreadable and why, or empty by the export's kind and why);
+    ``unreadable_files`` maps each file that could not be read to the reason.
+    ``window_start``..``window_end`` are the 90 days (inclusive) the ``*_90d`` counts cover;
+    ``snapshot_date`` = ``window_end``.
     """
 
     row: pd.DataFrame
@@ -65,6 +75,12 @@ class ExportResult:
     archive_kind: Literal["basic", "complete"]
     files_read: list[str]
     warnings: list[str]
+    provenance: dict[str, ColumnProvenance]
+    unreadable_files: dict[str, str]
+
+    def provenance_records(self) -> list[dict[str, Any]]:
+        """The provenance as plain records (column, status, files, reason), in contract order."""
+        return [{"column": column, **entry.as_dict()} for column, entry in self.provenance.items()]
 
 
 @contextmanager
@@ -89,6 +105,7 @@ def read_export(
     member_id: str | None = None,
     filename: str | None = None,
     limits: ArchiveLimits | None = None,
+    secret_file: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Read a LinkedIn data export ZIP (path, bytes or binary file) into one contract row.
 
@@ -97,7 +114,10 @@ def read_export(
     latest record in the archive). ``overrides`` sets
     context columns the export cannot supply or gets wrong (``{"industry": "technology",
     "role": "sales"}``). ``filename`` is the archive's original name when ``source`` has none (an
-    upload), since it tells the export's type and date. Raises ``ExportError`` for any bad input.
+    upload), since it tells the export's type and date. Without ``member_id`` the id is an HMAC
+    keyed with the installation's secret (``secret_file``, default ``Settings.ssi_secret_file``,
+    created on first use). Raises ``ExportError`` for an archive that is unsafe or holds nothing
+    readable; a file that cannot be read is reported in the result instead.
     """
     limits = limits or ArchiveLimits()
     rules = load_rules()
@@ -113,14 +133,24 @@ def read_export(
     data, source_name = _load(source, limits)
     with _reading("the archive"):
         archive = open_archive(data, rules, limits)
-    tables = _read_tables(archive, rules, limits)
-    articles = _read_articles(archive)
+    tables, unreadable = _read_tables(archive, rules, limits)
+    articles = _read_articles(archive, unreadable)
     warnings = list(archive.warnings)
+    warnings.extend(f"{file}: not read ({why}); the columns computed from it are left unknown"
+                    for file, why in unreadable.items())
     names = [n for n in [filename or source_name, *archive.folder_names] if n]
     if not tables and not articles:
+        if unreadable:
+            file, why = next(iter(unreadable.items()))
+            raise ExportError(f"none of the archive's LinkedIn files could be read (first: {why})",
+                              file=file)
         raise ExportError("the archive holds none of the LinkedIn export files this reader knows")
+    for canonical, table in tables.items():
+        if table.truncated:  # read_table has warned; its columns are left unknown like a damage
+            unreadable.setdefault(canonical, f"only the first {limits.max_rows_per_file:,} rows "
+                                             "were read (row limit)")
 
-    kind = _archive_kind(names, archive, rules, warnings)
+    kind, kind_basis = _archive_kind(names, archive, rules, warnings)
     with _reading("the archive's dates"):
         export_date = _export_date(names, tables, articles, archive, rules, today, as_of, warnings)
     window_end = as_of or export_date
@@ -133,11 +163,18 @@ def read_export(
         warnings.append("as_of is after the export date: activity after the export is not counted")
     window = Window.ending(window_end, CONTRACT.window_days)
 
+    proof, doubt = _absence_proof(kind, kind_basis, archive, rules)
     export = ExportData(tables=tables, articles=articles, kind=kind, window=window,
-                        export_date=export_date, rules=rules)
+                        export_date=export_date, rules=rules, absence_proof=proof,
+                        absence_doubt=doubt, unreadable=unreadable)
     with _reading("the archive's contents"):
         findings, own_url, own_name = compute(export)
     warnings.extend(findings.warnings)
+    for column in unreadable_dependents(rules.column_files, unreadable):
+        # Whatever the other files gave, a column computed from an unreadable file is unknown.
+        findings.values.pop(column, None)
+        findings.from_archive.discard(column)
+        findings.derived.pop(column, None)
 
     overridden: list[str] = []
     values = dict(findings.values)
@@ -152,7 +189,7 @@ def read_export(
         values["member_id"] = str(member_id).strip()
         overridden.append("member_id")
     else:
-        values["member_id"], note = _pseudonym(own_url, own_name, data)
+        values["member_id"], note = _pseudonym(own_url, own_name, data, _secret(secret_file))
         findings.derived["member_id"] = note
     values["snapshot_date"] = window_end
     if as_of is not None:
@@ -168,12 +205,17 @@ def read_export(
     derived = {c: findings.derived[c] for c in inputs if c in findings.derived and c in values}
     overridden_sorted = [c for c in inputs if c in overridden]
     unknown = [c for c in inputs if c not in values]
-    files_read = sorted(tables) + (["Articles/*.html"] if articles else [])
+    files_read = sorted(tables) + ([ARTICLES] if articles else [])
+    notes = {"snapshot_date": "the end of the 90-day window: the export date"}
+    notes.update({c: "the archive's value breaks the contract's rules (see the warnings)"
+                  for c in findings.values if c not in values and c not in overridden})
+    provenance = build(inputs, values, findings, overridden_sorted, export, notes)
     return ExportResult(
         row=row, from_archive=from_archive, derived=derived, unknown=unknown,
         overridden=overridden_sorted, export_date=export_date, window_start=window.start,
         window_end=window.end, archive_kind=kind, files_read=files_read,
-        warnings=list(dict.fromkeys(warnings)),
+        warnings=list(dict.fromkeys(warnings)), provenance=provenance,
+        unreadable_files=dict(unreadable),
     )
 
 
@@ -256,26 +298,44 @@ def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _read_tables(archive: Archive, rules: Rules, limits: ArchiveLimits) -> dict[str, Table]:
+def _read_tables(archive: Archive, rules: Rules,
+                 limits: ArchiveLimits) -> tuple[dict[str, Table], dict[str, str]]:
+    """The readable tables, and the files that could not be read with the reason (line
+    included). An unsafe file refuses the whole archive."""
     tables: dict[str, Table] = {}
+    unreadable: dict[str, str] = {}
     for canonical, spec in rules.files.items():
         if not archive.has(canonical):
             continue
-        with _reading(canonical):
-            table = read_table(archive.read(canonical), spec, max_rows=limits.max_rows_per_file)
+        try:
+            with _reading(canonical):
+                table = read_table(archive.read(canonical), spec,
+                                   max_rows=limits.max_rows_per_file)
+        except ExportError as exc:
+            if exc.unsafe:
+                raise
+            unreadable[canonical] = exc.located_reason
+            continue
         if table is None:
             archive.warnings.append(f"{canonical}: header not recognised; file ignored")
             continue
         tables[canonical] = table
-    return tables
+    return tables, unreadable
 
 
-def _read_articles(archive: Archive) -> list[Article]:
+def _read_articles(archive: Archive, unreadable: dict[str, str]) -> list[Article]:
+    """The article pages; if one cannot be read, none counts (a partial count would be low)."""
     articles = []
     for info in archive.article_entries:
-        with _reading("Articles/*.html"):
-            html = archive.read_entry(info, "Articles/*.html").decode("utf-8", errors="replace")
-            articles.append(classify_article(info.filename, html))
+        try:
+            with _reading(ARTICLES):
+                html = archive.read_entry(info, ARTICLES).decode("utf-8", errors="replace")
+                articles.append(classify_article(info.filename, html))
+        except ExportError as exc:
+            if exc.unsafe:
+                raise
+            unreadable[ARTICLES] = exc.located_reason
+            return []
     return articles
 
 
@@ -284,7 +344,8 @@ def _read_articles(archive: Archive) -> list[Article]:
 
 
 def _archive_kind(names: list[str], archive: Archive, rules: Rules,
-                  warnings: list[str]) -> ArchiveKind:
+                  warnings: list[str]) -> tuple[ArchiveKind, str | None]:
+    """The archive's type, and what proves it (``None``: a guess)."""
     named: str | None = None
     for name in names:
         m = _EXPORT_NAME.search(name) or _KIND_PREFIX.search(name)
@@ -293,19 +354,35 @@ def _archive_kind(names: list[str], archive: Archive, rules: Rules,
             break
     present = archive.present_keys
     fingerprint = bool(present & rules.complete_any_of) or len(present & rules.complete_two_of) >= 2
+    holds = "a Complete export (it holds Complete-only files)"
     if named == "complete":
-        return "complete"
+        return "complete", "a Complete export (so named)"
     if named == "basic":
         if fingerprint:
             warnings.append("the archive is named Basic but holds Complete-only files; read as "
                             "Complete")
-            return "complete"
-        return "basic"
+            return "complete", holds
+        return "basic", "a Basic export (so named)"
     if fingerprint:
-        return "complete"
+        return "complete", holds
     warnings.append("archive type unknown (no Complete-only files); read as Basic: missing "
-                    "activity files leave their columns unknown")
-    return "basic"
+                    "files leave their columns unknown")
+    return "basic", None
+
+
+def _absence_proof(kind: ArchiveKind, basis: str | None, archive: Archive,
+                   rules: Rules) -> tuple[str | None, str | None]:
+    """``(proof, doubt)``: why a missing file proves its section empty, or why it does not. Only a
+    whole archive of a known type proves it (reference §2.4: LinkedIn omits empty categories;
+    partial and re-packed archives omit files for other reasons)."""
+    if basis is None:
+        return None, "the archive's type is not known (neither its name nor its files tell it)"
+    lacking = [f for f in rules.whole_archive_requires if not archive.has(f)]
+    if lacking:
+        return None, (f"the archive lacks {', '.join(lacking)}, which every export holds, so it "
+                      "is partial or re-packed")
+    held = ", ".join(rules.whole_archive_requires)
+    return f"{basis} holding {held} (a whole export)", None
 
 
 def _export_date(names: list[str], tables: dict[str, Table], articles: list[Article],
@@ -410,12 +487,22 @@ def _enforce_contract(values: dict[str, Any], findings: Findings, overridden: se
         findings.derived.pop(name, None)
 
 
-def _pseudonym(own_url: str | None, own_name: str | None, data: bytes) -> tuple[str, str]:
+def _secret(secret_file: str | os.PathLike[str] | None) -> bytes:
+    if secret_file is None:
+        from ssi_model.settings import get_settings
+
+        secret_file = get_settings().ssi_secret_file
+    return installation_secret(secret_file)
+
+
+def _pseudonym(own_url: str | None, own_name: str | None, data: bytes,
+               secret: bytes) -> tuple[str, str]:
     if own_url:
-        basis, note = f"url:{own_url}", "salted hash of the profile URL"
+        basis, note = f"url:{own_url}", "keyed hash (HMAC) of the profile URL"
     elif own_name:
-        basis, note = f"name:{own_name}", "salted hash of the profile name"
+        basis, note = f"name:{own_name}", "keyed hash (HMAC) of the profile name"
     else:
-        basis, note = f"bytes:{hashlib.sha256(data).hexdigest()}", "salted hash of the archive"
-    digest = hashlib.sha256(f"{MEMBER_ID_SALT}\x00{basis}".encode()).hexdigest()
-    return f"li-{digest[:MEMBER_ID_HEX_CHARS]}", note
+        basis = f"bytes:{hashlib.sha256(data).hexdigest()}"
+        note = "keyed hash (HMAC) of the archive"
+    digest = hmac.new(secret, f"{MEMBER_ID_CONTEXT}\x00{basis}".encode(), hashlib.sha256)
+    return f"li-{digest.hexdigest()[:MEMBER_ID_HEX_CHARS]}", note

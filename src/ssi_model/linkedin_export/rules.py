@@ -104,6 +104,8 @@ class Rules:
     complete_any_of: frozenset[str]
     complete_two_of: frozenset[str]
     articles_in_basic: bool
+    whole_archive_requires: tuple[str, ...]
+    column_files: Mapping[str, tuple[str, ...]]
     activity_days: tuple[str, ...]
     event_dates: Mapping[str, str]
     hidden_statuses: frozenset[str]
@@ -121,6 +123,7 @@ class Rules:
     monthly_days: int
     photo: KeywordSet
     banner: KeywordSet
+    unless_banner: KeywordSet
     unless_photo: KeywordSet
     list_separators: tuple[str, ...]
     by_name_key: Mapping[str, FileSpec]
@@ -190,6 +193,8 @@ def load_rules() -> Rules:
         complete_any_of=frozenset(normalise_key(n) for n in raw["complete_fingerprints"]["any_of"]),
         complete_two_of=frozenset(normalise_key(n) for n in raw["complete_fingerprints"]["two_of"]),
         articles_in_basic=bool(raw["articles"]["in_basic"]),
+        whole_archive_requires=tuple(str(n) for n in raw["whole_archive_requires"]),
+        column_files={str(c): tuple(str(f) for f in fs) for c, fs in raw["column_files"].items()},
         activity_days=tuple(raw["activity_days"]),
         event_dates={str(k): str(v) for k, v in raw["event_dates"].items()},
         hidden_statuses=frozenset(s.casefold() for s in raw["hidden_statuses"]),
@@ -211,6 +216,7 @@ def load_rules() -> Rules:
         monthly_days=int(periods["monthly"]["days"]),
         photo=_keyword_set(media["photo"]),
         banner=_keyword_set(media["banner"]),
+        unless_banner=_keyword_set(media.get("unless_banner")),
         unless_photo=_keyword_set(media["unless_photo"]),
         list_separators=tuple(raw["list_separators"]),
         by_name_key={name: spec for spec in files.values() for name in spec.names},
