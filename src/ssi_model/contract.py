@@ -15,12 +15,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property
-from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from ssi_model.contract_spec import SOURCE_LANG, languages
+from ssi_model.contract_spec import spec as contract_spec
+
+__all__ = ["BOOL_WORDS", "CONTRACT", "FALSE_WORDS", "PILLARS", "PILLAR_LABELS", "SOURCE_LANG",
+           "TOTAL_LABEL", "TRUE_WORDS", "CellError", "Column", "Contract", "Rule", "Violation",
+           "languages", "load_contract", "parse_bool_word"]
 
 Kind = Literal["string", "date", "category", "int", "bool", "float"]
 Group = Literal["context", "brand", "people", "insights", "relationships", "label"]
@@ -39,26 +44,12 @@ FALSE_WORDS: frozenset[str] = frozenset(
 BOOL_WORDS: dict[str, bool] = {**dict.fromkeys(TRUE_WORDS, True),
                                **dict.fromkeys(FALSE_WORDS, False)}
 
-SOURCE_LANG = "en"
 _EPOCH = date(1970, 1, 1)
 
 
 def parse_bool_word(word: object) -> bool | None:
     """``True``/``False`` for one of the contract's bool words, ``None`` for anything else."""
     return BOOL_WORDS.get(str(word).strip().casefold())
-
-
-@cache
-def languages() -> tuple[str, ...]:
-    """The languages with a report catalogue (``report/locales/<lang>/``), English first.
-
-    Read from the package's files, so adding a catalogue folder adds a language everywhere;
-    ``ssi_model.report`` is not imported.
-    """
-    folder = resources.files("ssi_model").joinpath("report", "locales")
-    found = sorted(p.name for p in folder.iterdir()
-                   if p.is_dir() and p.joinpath("LC_MESSAGES").is_dir())
-    return tuple(sorted(found, key=lambda lang: lang != SOURCE_LANG))
 
 
 @dataclass(frozen=True)
@@ -613,8 +604,7 @@ class Contract:
 
 @cache
 def load_contract() -> Contract:
-    text = resources.files("ssi_model").joinpath("contract.yaml").read_text(encoding="utf-8")
-    spec = yaml.safe_load(text)
+    spec = contract_spec()
     columns = tuple(
         Column(
             name=c["name"],
