@@ -297,7 +297,7 @@ class Contract:
         errors: list[Violation | None] = [None] * n
         values = raw.to_numpy(dtype=object)
 
-        def fail(i: int, rule: str, message: str) -> None:
+        def fail(i: Any, rule: str, message: str) -> None:  # i: a numpy integer position
             errors[i] = Violation(column=column, rule=rule, value=values[i],
                                   message=f"{column}: {message}")
 
@@ -360,6 +360,17 @@ class Contract:
             bad = ~empty & parsed_dt.isna().to_numpy()
             for i in np.flatnonzero(bad):
                 fail(i, "not_a_date", f"not an ISO 8601 date ({_show(values[i])})")
+            # A real day beyond what a datetime64[ns] column holds (before 1678, after 2261)
+            # breaks a date rule; say which, as for any other day (not "not a date").
+            with np.errstate(invalid="ignore"):
+                far = (~bad & ~empty & ((parsed_dt < pd.Timestamp.min)
+                                        | (parsed_dt > pd.Timestamp.max)).to_numpy(dtype=bool))
+            for i in np.flatnonzero(far):
+                day = parsed_dt.iloc[i].date()
+                errors[i] = next(iter(self.check_row({column: day})), None) or Violation(
+                    column, "not_a_date", values[i],
+                    f"{column}: not an ISO 8601 date ({_show(values[i])})")
+            bad |= far
             typed_dt = parsed_dt.where(~bad)
             if typed_dt.dt.tz is not None:
                 typed_dt = typed_dt.dt.tz_localize(None)
@@ -503,7 +514,8 @@ class Contract:
             if col.kind in ("int", "float"):
                 values[name] = frame[name].to_numpy(dtype=float, na_value=np.nan)
             elif col.kind == "date":
-                stamps = pd.to_datetime(frame[name]).to_numpy(dtype="datetime64[ns]")
+                # Whatever the unit (ns from validation, s for far dates): days, no ns overflow.
+                stamps = pd.to_datetime(frame[name]).to_numpy()
                 days = stamps.astype("datetime64[D]").astype(np.int64).astype(float)
                 days[np.isnat(stamps)] = np.nan
                 values[name] = days
