@@ -8,6 +8,7 @@ Anything a user can get wrong (bad file, bad flag) ends with one clear message a
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from ssi_model.contract_spec import context_categories, languages
 
 app = typer.Typer(
     name="ssi",
@@ -38,7 +41,7 @@ BudgetMinutes = Annotated[
 TargetTotal = Annotated[
     float | None, typer.Option(min=0, max=100, help="Target total for a target plan")
 ]
-Language = Annotated[str, typer.Option(help="Language of texts: en, nl or de")]
+Language = Annotated[str, typer.Option(help=f"Language of texts: {', '.join(languages())}")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -143,29 +146,36 @@ def calibration(
     _echo(json.dumps(calibration_summary(clean), indent=2))
 
 
+def _with_context_options(func: F) -> F:
+    """Add one option per context category of the contract (``--industry``, ``--subscription``…)
+    to a command taking ``**context``: the same choices the API's export upload offers."""
+    params = [p for p in inspect.signature(func).parameters.values()
+              if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for name, values in context_categories().items():
+        flags = [f"--{name.replace('_', '-')}", *(["--role"] if name == "role_family" else [])]
+        params.append(inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, typer.Option(
+                *flags, help=f"{name}, overrides the export: {', '.join(values)}")]))
+    func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return func
+
+
 @app.command("ingest-export")
+@_with_context_options
 @user_errors
 def ingest_export(
     archive: Annotated[Path, typer.Argument(help="LinkedIn 'Get a copy of your data' ZIP")],
     out: Annotated[Path, typer.Option(help="The contract row (.csv or .parquet)")],
     as_of: Annotated[str | None, typer.Option(help="End of the 90-day window (ISO date)")] = None,
-    role: Annotated[str | None, typer.Option(help="role_family, overrides the title rule")] = None,
-    industry: Annotated[str | None, typer.Option(help="industry, overrides Profile.csv")] = None,
-    seniority: Annotated[str | None, typer.Option(help="seniority, overrides the title")] = None,
-    region: Annotated[str | None, typer.Option(help="region (the archive does not say)")] = None,
     member_id: Annotated[str | None, typer.Option(help="Pseudonymous id to use")] = None,
+    **context: str | None,
 ) -> None:
     """Turn a LinkedIn data-export ZIP into one contract row (counts only, no personal data)."""
     from ssi_model.io import write_table
     from ssi_model.linkedin_export import read_export
 
-    overrides = {
-        k: v
-        for k, v in {
-            "role_family": role, "industry": industry, "seniority": seniority, "region": region
-        }.items()
-        if v is not None
-    }
+    overrides = {k: v for k, v in context.items() if v is not None}
     result = read_export(
         archive,
         as_of=date.fromisoformat(as_of) if as_of else None,
@@ -379,8 +389,8 @@ def explain(
     from ssi_model.tracking.registry import load_estimator, model_info
     from ssi_model.validation import validate_file
 
-    if lang not in ("en", "nl", "de"):
-        raise _fail(f"--lang must be en, nl or de, not {lang!r}")
+    if lang not in languages():
+        raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
     result = validate_file(input)
     uri = model or get_settings().champion_uri
     estimator = load_estimator(uri)
@@ -413,8 +423,8 @@ def report(
     from ssi_model.explain import Explanation, explain_rows, load_catalogue
     from ssi_model.report import write_reports
 
-    if lang not in ("en", "nl", "de"):
-        raise _fail(f"--lang must be en, nl or de, not {lang!r}")
+    if lang not in languages():
+        raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
     if input.suffix.lower() == ".json":
         try:
             raw = json.loads(input.read_text(encoding="utf-8"))

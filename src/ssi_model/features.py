@@ -33,7 +33,7 @@ import yaml
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ssi_model.contract import CONTRACT, PILLARS
+from ssi_model.contract import BOOL_WORDS, CONTRACT, PILLARS
 
 Op = Literal["code", "value", "ratio", "share_filled"]
 _OPS: tuple[str, ...] = ("code", "value", "ratio", "share_filled")
@@ -41,8 +41,9 @@ _NOT_FEATURES = frozenset({"member_id", "snapshot_date"})
 
 _MASKED_ARRAYS = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
 
-# Spellings of a boolean cell a CSV or a web form may carry (compared lower-cased and stripped).
-_BOOL_TOKENS: dict[str, float] = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0}
+# Spellings of a boolean cell a CSV or a web form may carry: the contract's words (en, nl, de),
+# so every cell validation accepts, the builder reads (compared case-folded and stripped).
+_BOOL_TOKENS: dict[str, float] = {word: float(value) for word, value in BOOL_WORDS.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def _scalar_number(value: Any, name: str) -> float:
     if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
         return float(value)
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = value.strip().casefold()
         if text == "":
             return np.nan
         if text in _BOOL_TOKENS:

@@ -3,7 +3,9 @@
 The profile schema is generated from the one contract declaration (``contract.yaml``): one
 optional field per input column (``member_id`` is required), ints with their bounds, booleans,
 categories as literals, dates; unknown fields are refused, and every cross-column rule of the
-contract (``accepted <= sent``) is checked with the failing field's path. Labels are not inputs,
+contract (``accepted <= sent``) is checked with the failing field's path. The ranges and the
+cross-column rules are the contract's own evaluator (:meth:`Contract.check_row`): the types here
+are strict JSON types, the rules are not restated. Labels are not inputs,
 so a profile carrying ``ssi_total`` is refused as an unknown field.
 """
 
@@ -19,13 +21,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
+    ValidationError,
+    WithJsonSchema,
     create_model,
-    field_validator,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ssi_model.contract import CONTRACT, Column, Contract
+from ssi_model.contract import CONTRACT, Column, Contract, languages
 from ssi_model.explain.schema import Explanation
 from ssi_model.model.estimator import PREDICTION_COLUMNS
 
@@ -36,7 +39,10 @@ MAX_EXPLAIN_PROFILES = 100
 """Profiles per /v1/explain request (each costs SHAP values and lever re-scoring); more: 413."""
 
 MEMBER_ID_MAX_CHARS = 128
-Lang = Literal["en", "nl", "de"]
+if TYPE_CHECKING:
+    Lang = str
+else:
+    Lang = Literal[languages()]  # the report's catalogues: one folder per language
 
 
 class _Schema(BaseModel):
@@ -68,14 +74,23 @@ def _iso_date(value: Any) -> Any:
     raise PydanticCustomError("date_type", "Input should be a date in the format YYYY-MM-DD")
 
 
+def _bounds_schema(col: Column, json_type: str) -> WithJsonSchema:
+    """The OpenAPI schema of a number column, with the contract's bounds (documentation only:
+    the contract's evaluator enforces them, see :func:`_check_rules`)."""
+    schema: dict[str, Any] = {"type": json_type}
+    for which, key in (("min", "minimum"), ("max", "maximum")):
+        bound = col.numeric_bound(which)  # type: ignore[arg-type]
+        if bound is not None:
+            schema[key] = int(bound) if json_type == "integer" else bound
+    return WithJsonSchema(schema)
+
+
 def _field_type(col: Column) -> Any:
     """The pydantic type of one contract column (strict: JSON numbers, booleans, strings)."""
-    lo, hi = col.numeric_bound("min"), col.numeric_bound("max")
     if col.kind == "int":
-        return Annotated[int, Field(strict=True, ge=None if lo is None else int(lo),
-                                    le=None if hi is None else int(hi))]
+        return Annotated[int, Field(strict=True), _bounds_schema(col, "integer")]
     if col.kind == "float":
-        return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
+        return Annotated[float, Field(allow_inf_nan=False), _bounds_schema(col, "number")]
     if col.kind == "bool":
         return Annotated[bool, Field(strict=True)]
     if col.kind == "category":
@@ -90,46 +105,23 @@ def _field_type(col: Column) -> Any:
     return Annotated[str, StringConstraints(max_length=1000)]
 
 
-def _cross_rule(name: str, which: Literal["min", "max"], other: str) -> Any:
-    """A validator for ``name <= other`` (or ``>=``) on ``name``'s path, when both are known."""
-    op = "<=" if which == "max" else ">="
-    rule = f"{name} {op} {other}"
+def _check_rules(contract: Contract) -> Any:
+    """The contract's ranges and cross-column rules on a typed profile, each broken rule a 422
+    problem on its column's path with the rule's name as its type."""
 
-    def check(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
-        bound = info.data.get(other)
-        if value is None or bound is None:
-            return value
-        if (value > bound) if which == "max" else (value < bound):
-            raise PydanticCustomError(
-                "cross_column_rule",
-                "{column} ({value}) must be {op} {other} ({bound}): rule {rule}",
-                {"column": name, "value": value, "op": op, "other": other, "bound": bound,
-                 "rule": rule},
-            )
-        return value
+    def check(self: BaseModel) -> BaseModel:
+        violations = contract.check_row(self.__dict__)
+        if violations:
+            raise ValidationError.from_exception_data("Profile", [
+                InitErrorDetails(
+                    type=PydanticCustomError(v.rule, "{message}: rule {rule}",
+                                             {"column": v.column, "rule": v.expression,
+                                              "message": v.message}),
+                    loc=(v.column,), input=v.value)
+                for v in violations])
+        return self
 
-    check.__name__ = f"rule_{name}_{which}_{other}"
-    return field_validator(name)(check)
-
-
-EARLIEST_DATE = dt.date(1900, 1, 1)
-
-
-def _date_in_range(cls: type[BaseModel], value: dt.date | None,
-                   info: ValidationInfo) -> dt.date | None:
-    """A snapshot lies between 1900 and today (validation's rule for contract files too)."""
-    if value is None:
-        return value
-    if value < EARLIEST_DATE:
-        raise PydanticCustomError(
-            "date_too_early", "{column} ({value}) is before {earliest}: rule {column} >= "
-            "{earliest}", {"column": info.field_name, "value": value.isoformat(),
-                           "earliest": EARLIEST_DATE.isoformat()})
-    if value > dt.date.today():
-        raise PydanticCustomError(
-            "date_in_future", "{column} ({value}) is in the future: rule {column} <= today",
-            {"column": info.field_name, "value": value.isoformat()})
-    return value
+    return model_validator(mode="after")(check)
 
 
 def build_profile_model(contract: Contract = CONTRACT) -> type[BaseModel]:
@@ -144,17 +136,7 @@ def build_profile_model(contract: Contract = CONTRACT) -> type[BaseModel]:
                                        examples=["member-0001"]))
         else:
             fields[name] = (typ | None, Field(None, description=_describe(col)))
-    validators: dict[str, Any] = {}
-    for name, which, other in contract.cross_rules():
-        if name not in fields or other not in fields:
-            continue
-        # Fields validate in declaration order and a validator sees only earlier fields.
-        if names.index(other) > names.index(name):
-            raise ValueError(f"contract.yaml: {name}'s bound {other} must be declared before it")
-        validators[f"rule_{name}_{which}"] = _cross_rule(name, which, other)
-    dates = [name for name in names if contract[name].kind == "date"]
-    if dates:
-        validators["dates_in_range"] = field_validator(*dates)(_date_in_range)
+    validators: dict[str, Any] = {"contract_rules": _check_rules(contract)}
     return create_model(
         "Profile",
         __config__=ConfigDict(extra="forbid", title="Profile"),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ssi_model.contract import CONTRACT, PILLARS
+from ssi_model.contract import CONTRACT, PILLARS, languages
 from ssi_model.explain.catalogue import (
     Catalogue,
     Table,
@@ -275,8 +275,8 @@ def explain_rows(
 ) -> list[Explanation]:
     """One explanation document per row of (validated) contract rows, a frame or records."""
     catalogue = catalogue or load_catalogue()
-    if lang not in ("en", "nl", "de"):
-        raise ValueError(f"lang must be en, nl or de, not {lang!r}")
+    if lang not in languages():
+        raise ValueError(f"lang must be one of {', '.join(languages())}, not {lang!r}")
     table = to_table(rows)
     n = len(table["member_id"])
     if n == 0:
@@ -360,7 +360,7 @@ def explain_rows(
         context = {c: (None if table[c][i] is None or (isinstance(table[c][i], float)
                                                        and np.isnan(table[c][i]))
                        else str(table[c][i]))
-                   for c in ("industry", "role_family", "seniority", "region", "subscription")}
+                   for c in CONTRACT.context_categories}
         docs.append(Explanation(
             member_id=str(pred["member_id"]),
             model=info,

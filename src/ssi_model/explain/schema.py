@@ -6,13 +6,19 @@ the tests. Every figure is an estimate from our model, never LinkedIn's.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ssi_model.contract import CONTRACT, languages
 
 Pillar = Literal["brand", "people", "insights", "relationships"]
 Target = Literal["total", "brand", "people", "insights", "relationships"]
 PeerLevel = Literal["industry_role", "industry", "everyone"]
+if TYPE_CHECKING:
+    Lang = str
+else:
+    Lang = Literal[languages()]  # one per report catalogue folder
 
 
 class _Doc(BaseModel):
@@ -127,9 +133,9 @@ class Tip(_Doc):
 class Explanation(_Doc):
     member_id: str
     model: ModelInfo
-    lang: Literal["en", "nl", "de"] = "en"
+    lang: Lang = "en"
     context: dict[str, str | None] = Field(
-        description="industry, role_family, seniority, region, subscription (None = unknown)")
+        description=f"{', '.join(CONTRACT.context_categories)} (None = unknown)")
     prediction: Prediction
     peers: Peers
     unknown: list[str] = Field(description="Contract input columns unknown for this member")

@@ -47,6 +47,8 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from ssi_model.contract import parse_bool_word
+
 from .articles import Article
 from .csvfiles import Table
 from .rules import Rules, load_rules, normalise_text
@@ -59,7 +61,6 @@ _LINKEDIN_POST = re.compile(
 )
 _OUTGOING = frozenset({"outgoing", "sent", "outbox"})
 _INCOMING = frozenset({"incoming", "received", "inbox"})
-_YES = frozenset({"yes", "true", "1", "y"})
 # days_active sources computed by other features, and the file each comes from
 _EXTRA_SOURCES = {"messages_sent": "messages.csv", "invitations_sent": "Invitations.csv",
                   "articles": ""}
@@ -612,7 +613,7 @@ def message_features(data: ExportData, findings: Findings, own_url: str | None,
     first_inbound: dict[str, datetime] = {}
     drafts = 0
     for (_, fields), when in zip(table.rows, table.dates("date"), strict=True):
-        if table.cell(fields, "is_draft").casefold() in _YES:
+        if parse_bool_word(table.cell(fields, "is_draft")) is True:
             drafts += 1
             continue
         if when is None or when >= end_exclusive:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Literal
 
 import pandas as pd
 
-from ssi_model.contract import CONTRACT
+from ssi_model.contract import CONTRACT, parse_bool_word
 
 from .archive import Archive, ArchiveLimits, open_archive
 from .articles import Article, classify_article
@@ -48,8 +48,6 @@ _EXPORT_NAME = re.compile(
 _KIND_PREFIX = re.compile(r"(?:^|[^a-z])(?P<kind>basic|complete)[ _-]*linkedin", re.IGNORECASE)
 _OVERRIDE_ALIASES = {"role": "role_family", "subscription_type": "subscription"}
 _NOT_OVERRIDABLE = frozenset({"member_id", "snapshot_date"})
-_TRUE = frozenset({"true", "yes", "1", "y", "ja", "j"})
-_FALSE = frozenset({"false", "no", "0", "n", "nee", "nein"})
 
 
 @dataclass(frozen=True)
@@ -284,9 +282,9 @@ def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise ExportError(f"override for '{name}' is not a whole number") from None
         elif column.kind == "bool":
-            if text.casefold() not in _TRUE | _FALSE:
+            value = parse_bool_word(text)  # the contract's words (en, nl, de)
+            if value is None:
                 raise ExportError(f"override for '{name}' is not true/false")
-            value = text.casefold() in _TRUE
         elif column.kind == "float":
             try:
                 value = float(text)
@@ -442,23 +440,24 @@ def _enforce_contract(values: dict[str, Any], findings: Findings, overridden: se
     with a warning (never clipped); an overridden value that does is an error."""
     broken: set[str] = set()
     for name in list(values):
-        column = CONTRACT[name]
-        low, high = column.numeric_bound("min"), column.numeric_bound("max")
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if (low is not None and value < low) or (high is not None and value > high):
+        # The contract's evaluator on this one value: only its range rules apply.
+        faults = CONTRACT.check_row({name: value})
+        if faults:
             if name in overridden:
                 raise ExportError(f"override for '{name}' is outside the contract's range")
             del values[name]
             broken.add(name)
-            limits = f"{'' if low is None else f'{low:g}'}-{'' if high is None else f'{high:g}'}"
             warnings.append(f"{name}: the archive's value is outside the contract's range "
-                            f"({limits}); left unknown")
+                            f"({faults[0].expression}); left unknown")
+    cross = [r for r in CONTRACT.rules if r.scope == "cross"]
     changed = True
     while changed:
         changed = False
-        for name, which, other in CONTRACT.cross_rules():
+        for rule in cross:
+            name, other = rule.column, str(rule.other)
             if name not in values:
                 continue
             if other in broken and name not in overridden:
@@ -469,8 +468,7 @@ def _enforce_contract(values: dict[str, Any], findings: Findings, overridden: se
                 continue
             if other not in values:
                 continue
-            ok = values[name] <= values[other] if which == "max" else values[name] >= values[other]
-            if ok:
+            if not CONTRACT.check_row({name: values[name], other: values[other]}):
                 continue
             if name in overridden and other in overridden:
                 raise ExportError(f"overrides for '{name}' and '{other}' contradict each other")
@@ -478,8 +476,7 @@ def _enforce_contract(values: dict[str, Any], findings: Findings, overridden: se
             del values[victim]
             broken.add(victim)
             warnings.append(
-                f"{victim}: the archive's value breaks the rule {name} "
-                f"{'<=' if which == 'max' else '>='} {other}; left unknown"
+                f"{victim}: the archive's value breaks the rule {rule.expression}; left unknown"
             )
             changed = True
     for name in broken:

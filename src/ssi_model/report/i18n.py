@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from babel import Locale
 from babel.dates import format_date
@@ -29,9 +29,14 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent, get_decimal_symbol
 from babel.support import Translations
 
-Lang = Literal["en", "nl", "de"]
-LANGS: tuple[Lang, ...] = ("en", "nl", "de")
-SOURCE_LANG: Lang = "en"
+from ssi_model.contract import SOURCE_LANG, languages
+
+if TYPE_CHECKING:
+    Lang = str
+else:
+    Lang = Literal[languages()]
+# One language per catalogue folder under locales/ (the contract lists them for every module).
+LANGS: tuple[str, ...] = languages()
 DOMAIN = "report"
 # Babel locales used for numbers and dates (British English: day-month-year dates).
 LOCALE_IDS: dict[str, str] = {"en": "en_GB", "nl": "nl_NL", "de": "de_DE"}
@@ -55,7 +60,7 @@ def read_catalogue(lang: str) -> Catalog:
     if lang not in LANGS:
         raise ValueError(f"unsupported report language {lang!r}; expected one of {LANGS}")
     with catalogue_path(lang).open("rb") as fh:
-        return read_po(fh, locale=LOCALE_IDS[lang], domain=DOMAIN)
+        return read_po(fh, locale=LOCALE_IDS.get(lang, lang), domain=DOMAIN)
 
 
 @dataclass(frozen=True)
