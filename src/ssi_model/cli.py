@@ -149,7 +149,8 @@ def calibration(
 def _with_context_options(func: F) -> F:
     """Add one option per context category of the contract (``--industry``, ``--subscription``…)
     to a command taking ``**context``: the same choices the API's export upload offers."""
-    params = [p for p in inspect.signature(func).parameters.values()
+    # eval_str: typer reads the Annotated options off __signature__, which it does not evaluate
+    params = [p for p in inspect.signature(func, eval_str=True).parameters.values()
               if p.kind is not inspect.Parameter.VAR_KEYWORD]
     for name, values in context_categories().items():
         flags = [f"--{name.replace('_', '-')}", *(["--role"] if name == "role_family" else [])]
