@@ -381,7 +381,7 @@ def report(
     """Coach reports: a self-contained HTML page per member and a cohort index page."""
     import json
 
-    from ssi_model.explain import Explanation, explain_rows, load_catalogue
+    from ssi_model.explain import Explanation, explain_rows, load_catalogue, translate
     from ssi_model.report import write_reports
 
     if lang not in ("en", "nl", "de"):
@@ -408,21 +408,6 @@ def report(
                             target=target, lang=lang, model_info=model_info(uri, estimator))
     pages = write_reports(docs, out)
     _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
-
-
-def translate(doc: Any, lang: str, catalogue: Any) -> Any:
-    """The same explanation with the catalogue's texts in another language."""
-    if doc.lang == lang:
-        return doc
-    levers = [lv.model_copy(update={"text": catalogue[lv.id].text[lang]}) for lv in doc.levers]
-    tips = {t.id: t for t in catalogue.tips}
-    return doc.model_copy(update={
-        "lang": lang,
-        "levers": levers,
-        "tips": [t.model_copy(update={"text": tips[t.id].text[lang]}) if t.id in tips else t
-                 for t in doc.tips],
-        "caveat": catalogue.caveat[lang],
-    })
 
 
 @app.command("evaluate-levers")

@@ -144,3 +144,21 @@ def explanation(
         tips=[Tip(id=t.id, pillar=t.pillar, text=t.text[lang]) for t in catalogue.tips],
         caveat=catalogue.caveat[lang],
     )
+
+
+def translate(doc: Explanation, lang: str, catalogue: Catalogue) -> Explanation:
+    """The same explanation with the catalogue's texts (levers, tips, caveat) in ``lang``.
+
+    Numbers, drivers and plans stay as they are: only the wording depends on the language.
+    """
+    if doc.lang == lang:
+        return doc
+    levers = [lv.model_copy(update={"text": catalogue[lv.id].text[lang]}) for lv in doc.levers]
+    tips = {t.id: t for t in catalogue.tips}
+    return doc.model_copy(update={
+        "lang": lang,
+        "levers": levers,
+        "tips": [t.model_copy(update={"text": tips[t.id].text[lang]}) if t.id in tips else t
+                 for t in doc.tips],
+        "caveat": catalogue.caveat[lang],
+    })
