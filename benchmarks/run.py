@@ -335,8 +335,8 @@ class Setup:
 
 def simulated_rows(config: Any, train_rows: int) -> tuple[Any, Any, Any, int]:
     """A simulated cohort with ``train_rows`` training rows after the holdout split."""
+    from ssi_model.model.holdout import split_holdout
     from ssi_model.simulator import simulate_cohort
-    from ssi_model.tracking.runs import split_holdout
     from ssi_model.validation import validate
 
     share = config.data.holdout_share

@@ -50,17 +50,12 @@ from IPython.display import Image, Markdown, display
 
 from ssi_model.contract import PILLARS
 from ssi_model.model import load_config
+from ssi_model.model.holdout import holdout_metrics, observed_frame, split_holdout
 from ssi_model.model.train import fit_estimator
 from ssi_model.notebooks import default_tracking_uri, project_root, show
 from ssi_model.tracking.evaluate import evaluate_run
 from ssi_model.tracking.registry import load_estimator, model_info
-from ssi_model.tracking.runs import (
-    holdout_metrics,
-    load_training_data,
-    observed_frame,
-    split_holdout,
-    train_run,
-)
+from ssi_model.tracking.runs import load_training_data, train_run
 
 ROOT = project_root()
 os.environ["MLFLOW_TRACKING_URI"] = default_tracking_uri(ROOT)
