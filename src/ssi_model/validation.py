@@ -301,15 +301,3 @@ def validate_file(path: str | Path, *, today: date | None = None) -> ValidationR
         return validate(raw, today=today)
     except InputFileError as exc:
         raise InputFileError(f"{path}: {exc}") from None
-
-
-def read_valid(path: str | Path, *, today: date | None = None) -> pd.DataFrame:
-    """Read a file that must be entirely valid (e.g. ``ssi validate``'s clean output)."""
-    result = validate_file(path, today=today)
-    if result.n_quarantined:
-        first = result.quarantine.iloc[0]
-        raise InputFileError(
-            f"{path}: {result.n_quarantined} invalid row(s); first: row {first['row']}: "
-            f"{first['reason']}. Run `ssi validate` to split the file."
-        )
-    return result.clean
