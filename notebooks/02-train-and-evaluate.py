@@ -19,9 +19,9 @@
 # Training goes through `train_run`, the function `ssi train` and `make train` call: it
 # validates the data (the quarantine is logged, never trained on), holds out 20 % of members by
 # a hash of their id, fits the four monotone pillar boosters (`fit_estimator`: rounds by 5-fold
-# CV with early stopping, split-conformal 90 % intervals from the out-of-fold residuals), scores
-# the model and two baselines on the holdout, and logs config, data fingerprint, metrics, plots
-# and the model, registered as a new version of `ssi-estimator`.
+# CV with early stopping, cross-conformal (CV+ style) 90 % intervals from the out-of-fold
+# residuals), scores the model and two baselines on the holdout, and logs config, data
+# fingerprint, metrics, plots and the model, registered as a new version of `ssi-estimator`.
 #
 # Then everything is read back **from MLflow**, as a colleague would: metrics, plots, the
 # registered model. MLflow is wherever `MLFLOW_TRACKING_URI` points (default: the project's
