@@ -53,9 +53,10 @@ from ssi_model.model import load_config
 from ssi_model.model.holdout import holdout_metrics, observed_frame, split_holdout
 from ssi_model.model.train import fit_estimator
 from ssi_model.notebooks import default_tracking_uri, project_root, show
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.evaluate import evaluate_run
 from ssi_model.tracking.registry import load_estimator, model_info
-from ssi_model.tracking.runs import load_training_data, train_run
+from ssi_model.tracking.runs import train_run
 
 ROOT = project_root()
 os.environ["MLFLOW_TRACKING_URI"] = default_tracking_uri(ROOT)

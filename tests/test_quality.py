@@ -22,8 +22,8 @@ from ssi_model.model.config import ExperimentConfig, load_config
 from ssi_model.model.holdout import holdout_metrics, split_holdout
 from ssi_model.model.metrics import point_metrics
 from ssi_model.model.train import FitResult, fit_estimator, labels_frame
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.evaluate import noise_floor
-from ssi_model.tracking.runs import load_training_data
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

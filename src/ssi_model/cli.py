@@ -428,8 +428,8 @@ def evaluate_levers_command(
     from ssi_model.model.config import load_config
     from ssi_model.model.holdout import split_holdout
     from ssi_model.settings import get_settings
+    from ssi_model.tracking.data import load_training_data
     from ssi_model.tracking.registry import load_estimator
-    from ssi_model.tracking.runs import load_training_data
 
     uri = model or get_settings().champion_uri
     estimator = load_estimator(uri)

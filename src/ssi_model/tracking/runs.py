@@ -37,8 +37,8 @@ from ssi_model.model.holdout import (
 from ssi_model.model.train import fit_estimator, labels_frame
 from ssi_model.tracking import plots
 from ssi_model.tracking.batch import to_model_input
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.store import configure_mlflow, use_experiment
-from ssi_model.validation import ValidationResult, validate, validate_file
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -65,17 +65,6 @@ def data_fingerprint(rows: pd.DataFrame) -> str:
     digest.update(",".join(map(str, rows.columns)).encode())
     digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def load_training_data(config: ExperimentConfig, data: Path | None) -> tuple[ValidationResult,
-                                                                              str]:
-    if data is not None:
-        return validate_file(data), str(data)
-    from ssi_model.simulator import simulate_cohort
-
-    sim = config.data.simulate
-    cohort = simulate_cohort(sim.n, sim.seed, calibration=sim.calibration, with_truth=True)
-    return validate(cohort), f"simulated:{sim.calibration}:n={sim.n}:seed={sim.seed}"
 
 
 def model_signature() -> ModelSignature:
