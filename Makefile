@@ -107,9 +107,10 @@ test: $(STAMP) ## Run the test suite (fast; excludes tests marked slow)
 test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)
 	$(RUN) pytest -m slow
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in pyproject.toml)
 	$(RUN) ruff check src tests
 	$(RUN) mypy
+	$(RUN) lint-imports
 
 demo: data ## Run the main job end to end on the embedded defaults and say where outputs are
 	$(SSI) train --config $(EXPERIMENT) --data $(CLEAN)

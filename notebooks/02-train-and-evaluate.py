@@ -19,9 +19,9 @@
 # Training goes through `train_run`, the function `ssi train` and `make train` call: it
 # validates the data (the quarantine is logged, never trained on), holds out 20 % of members by
 # a hash of their id, fits the four monotone pillar boosters (`fit_estimator`: rounds by 5-fold
-# CV with early stopping, split-conformal 90 % intervals from the out-of-fold residuals), scores
-# the model and two baselines on the holdout, and logs config, data fingerprint, metrics, plots
-# and the model, registered as a new version of `ssi-estimator`.
+# CV with early stopping, cross-conformal (CV+ style) 90 % intervals from the out-of-fold
+# residuals), scores the model and two baselines on the holdout, and logs config, data
+# fingerprint, metrics, plots and the model, registered as a new version of `ssi-estimator`.
 #
 # Then everything is read back **from MLflow**, as a colleague would: metrics, plots, the
 # registered model. MLflow is wherever `MLFLOW_TRACKING_URI` points (default: the project's
@@ -50,17 +50,13 @@ from IPython.display import Image, Markdown, display
 
 from ssi_model.contract import PILLARS
 from ssi_model.model import load_config
+from ssi_model.model.holdout import holdout_metrics, observed_frame, split_holdout
 from ssi_model.model.train import fit_estimator
 from ssi_model.notebooks import default_tracking_uri, project_root, show
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.evaluate import evaluate_run
 from ssi_model.tracking.registry import load_estimator, model_info
-from ssi_model.tracking.runs import (
-    holdout_metrics,
-    load_training_data,
-    observed_frame,
-    split_holdout,
-    train_run,
-)
+from ssi_model.tracking.runs import train_run
 
 ROOT = project_root()
 os.environ["MLFLOW_TRACKING_URI"] = default_tracking_uri(ROOT)

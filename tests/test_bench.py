@@ -88,7 +88,35 @@ def test_machine_and_versions_are_recorded(quick_results: dict[str, object]) -> 
     versions = quick_results["versions"]
     assert isinstance(versions, dict)
     assert versions["lightgbm"] and versions["mlflow"]
-    assert "× slower than raw" in str(quick_results["_markdown"])
+    markdown = str(quick_results["_markdown"])
+    assert "× slower than raw" in markdown
+    # results.md is what the README quotes: it must say when and on what it was measured
+    assert f"- **Date**: {quick_results['finished_at']}" in markdown
+    assert f"{machine['cores']} cores, {machine['cpu_model']}" in markdown
+
+
+def test_results_md_states_the_date_and_the_machine() -> None:
+    """Fast: the Markdown of a results payload, without running the benchmark."""
+    import dataclasses
+
+    from benchmarks.common import QUICK
+    from benchmarks.markdown import markdown
+    from benchmarks.results import FIGURES as KNOWN
+    from benchmarks.results import Results, machine, versions
+
+    results = Results()
+    results.put("train_seconds_20k", 12.0, [12.0, 13.0])
+    results.put("raw_train_seconds_20k", 3.0)
+    results.missing(list(KNOWN), "not measured in this test")
+    info = machine()
+    text = markdown({
+        "figures": dict(results.figures), "ratios": results.ratios(), "notes": {},
+        "unavailable": results.unavailable, "mode": "quick", "sizes": dataclasses.asdict(QUICK),
+        "machine": info, "load_average_at_end": None, "versions": versions(), "seconds": 1.0,
+        "finished_at": "2026-12-02 18:00:00 +0100"})
+    assert "- **Date**: 2026-12-02 18:00:00 +0100" in text
+    assert f"- **Machine**: {info['cores']} cores, {info['cpu_model']}, {info['platform']}" in text
+    assert "| training (fit_estimator) | 12.00 s | 3.00 s | 4× |" in text
 
 
 def test_the_benchmark_stopped_every_server_it_started(quick_results: dict[str, object]) -> None:

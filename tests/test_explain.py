@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain import Explanation, explain_rows, load_catalogue
+from ssi_model.explain import Explanation, explain_rows, load_catalogue, translate
 from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catalogue, to_table
 from ssi_model.explain.evaluate import evaluate_levers, stability
 from ssi_model.model.estimator import SSIEstimator
@@ -214,6 +214,16 @@ def test_texts_follow_the_language(estimator: SSIEstimator, rows: pd.DataFrame) 
     doc = explain_rows(estimator, rows.head(1), lang="de")[0]
     assert doc.lang == "de" and doc.caveat == catalogue.caveat["de"]
     assert all(lv.text == catalogue[lv.id].text["de"] for lv in doc.levers)
+
+
+def test_translate_rewords_a_document_and_keeps_its_numbers(estimator: SSIEstimator,
+                                                             rows: pd.DataFrame) -> None:
+    catalogue = load_catalogue()
+    english = explain_rows(estimator, rows.head(3), target=45)
+    german = explain_rows(estimator, rows.head(3), target=45, lang="de")
+    # Translating an English document gives what explaining in German gives, number for number.
+    assert [translate(d, "de", catalogue) for d in english] == german
+    assert translate(english[0], "en", catalogue) is english[0]
 
 
 def test_lever_quality_against_the_simulators_truth(estimator: SSIEstimator) -> None:

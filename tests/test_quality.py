@@ -19,10 +19,11 @@ from ssi_model.contract import PILLARS
 from ssi_model.explain.evaluate import bootstrap_estimators, evaluate_levers
 from ssi_model.model.baselines import linear_baseline, predict_linear, rule_of_thumb
 from ssi_model.model.config import ExperimentConfig, load_config
+from ssi_model.model.holdout import holdout_metrics, split_holdout
 from ssi_model.model.metrics import point_metrics
 from ssi_model.model.train import FitResult, fit_estimator, labels_frame
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.evaluate import noise_floor
-from ssi_model.tracking.runs import holdout_metrics, load_training_data, split_holdout
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -421,7 +421,7 @@ def report(
     """Coach reports: a self-contained HTML page per member and a cohort index page."""
     import json
 
-    from ssi_model.explain import Explanation, explain_rows, load_catalogue
+    from ssi_model.explain import Explanation, explain_rows, load_catalogue, translate
     from ssi_model.report import write_reports
 
     if lang not in languages():
@@ -450,21 +450,6 @@ def report(
     _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
 
 
-def translate(doc: Any, lang: str, catalogue: Any) -> Any:
-    """The same explanation with the catalogue's texts in another language."""
-    if doc.lang == lang:
-        return doc
-    levers = [lv.model_copy(update={"text": catalogue[lv.id].text[lang]}) for lv in doc.levers]
-    tips = {t.id: t for t in catalogue.tips}
-    return doc.model_copy(update={
-        "lang": lang,
-        "levers": levers,
-        "tips": [t.model_copy(update={"text": tips[t.id].text[lang]}) if t.id in tips else t
-                 for t in doc.tips],
-        "caveat": catalogue.caveat[lang],
-    })
-
-
 @app.command("evaluate-levers")
 @user_errors
 def evaluate_levers_command(
@@ -482,10 +467,11 @@ def evaluate_levers_command(
 
     from ssi_model.explain.evaluate import SIMULATOR_CAVEAT, bootstrap_estimators, evaluate_levers
     from ssi_model.model.config import load_config
+    from ssi_model.model.holdout import split_holdout
     from ssi_model.settings import get_settings
+    from ssi_model.tracking.data import load_training_data
     from ssi_model.tracking.evaluate import log_lever_quality
     from ssi_model.tracking.registry import load_estimator
-    from ssi_model.tracking.runs import load_training_data, split_holdout
 
     uri = model or get_settings().champion_uri
     estimator = load_estimator(uri)

@@ -19,7 +19,7 @@ import pandas as pd
 from ssi_model.contract import CONTRACT, FALSE_WORDS, TRUE_WORDS, Contract, Violation
 from ssi_model.io import InputFileError, read_raw
 
-__all__ = ["FALSE_WORDS", "TRUE_WORDS", "ValidationResult", "read_valid", "validate",
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "ValidationResult", "validate",
            "validate_file"]
 
 
@@ -171,15 +171,3 @@ def validate_file(path: str | Path, *, today: date | None = None) -> ValidationR
         return validate(raw, today=today)
     except InputFileError as exc:
         raise InputFileError(f"{path}: {exc}") from None
-
-
-def read_valid(path: str | Path, *, today: date | None = None) -> pd.DataFrame:
-    """Read a file that must be entirely valid (e.g. ``ssi validate``'s clean output)."""
-    result = validate_file(path, today=today)
-    if result.n_quarantined:
-        first = result.quarantine.iloc[0]
-        raise InputFileError(
-            f"{path}: {result.n_quarantined} invalid row(s); first: row {first['row']}: "
-            f"{first['reason']}. Run `ssi validate` to split the file."
-        )
-    return result.clean

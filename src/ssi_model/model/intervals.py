@@ -1,13 +1,24 @@
-"""Split-conformal prediction intervals, Mondrian by predicted value.
+"""Cross-conformal prediction intervals (CV+ style), Mondrian by predicted value.
 
 LightGBM's quantile objective refuses monotone constraints, so the point model stays a monotone
-L2 booster and the interval comes from the distribution of its out-of-sample residuals. Residuals
-are binned by the predicted value (near 0 a pillar cannot err far downwards; mid-range it errs
-both ways), and each bin keeps the finite-sample conformal quantiles of its residuals. Intervals
-are then clipped to the valid range, which cannot lose coverage because the truth lies inside it.
-The calibration is a few numbers per bin, stored as JSON with the model.
-"""
+L2 booster and the interval comes from the distribution of its out-of-sample residuals.
 
+What kind of conformal this is: the residuals are K-fold *out-of-fold* residuals (each row scored
+by the fold model that did not see it), while predictions are made by a *final* booster refit on
+all rows, which is none of the fold models. That is cross-conformal prediction in the spirit of
+CV+ / jackknife+ (Barber et al. 2021; Vovk 2015), not split-conformal: no held-out calibration set
+is kept apart from the model that predicts. The price of using every row for both fitting and
+calibration is a weaker guarantee: CV+ promises coverage of at least 1 - 2α in the worst case
+(80 % for the 90 % level here), not 1 - α; in practice it covers close to 1 - α, which the holdout
+coverage logged with every run checks. (This module also centres on the final model's prediction
+rather than on each fold model's, as CV+ proper would: simpler, and the holdout coverage is the
+evidence that it holds up.)
+
+Residuals are binned by the predicted value (near 0 a pillar cannot err far downwards; mid-range
+it errs both ways), and each bin keeps the finite-sample conformal quantiles of its residuals.
+Intervals are then clipped to the valid range, which cannot lose coverage because the truth lies
+inside it. The calibration is a few numbers per bin, stored as JSON with the model.
+"""
 from __future__ import annotations
 
 import math
@@ -75,7 +86,11 @@ def calibrate(
     high: float,
     min_per_bin: int = 200,
 ) -> IntervalCalibration:
-    """Calibrate on out-of-sample predictions and the labels they should have matched."""
+    """Calibrate on out-of-fold predictions and the labels they should have matched.
+
+    ``predicted`` are K-fold out-of-fold predictions (cross-conformal, see the module docstring);
+    the intervals are later centred on the final model's predictions.
+    """
     predicted = np.asarray(predicted, dtype=float)
     observed = np.asarray(observed, dtype=float)
     known = ~np.isnan(observed)

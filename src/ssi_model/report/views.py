@@ -256,7 +256,82 @@ def _range_text(t: Texts, low: float, high: float | None) -> str:
     return t.gettext("%(low)s–%(high)s", low=t.count(low), high=t.count(high))
 
 
-def member_view(doc: Explanation, t: Texts, generated_on: date) -> dict[str, Any]:
+@dataclass
+class TotalView:
+    value: str
+    lo: str
+    hi: str
+    est_pct: float
+    lo_pct: float
+    hi_pct: float
+    peer: str
+    peer_pct: float
+    top: str
+
+
+@dataclass
+class BenchView:
+    label: str
+    range: str
+    low_pct: float
+    high_pct: float
+    open_ended: bool
+
+
+@dataclass
+class PeerGroupView:
+    group: str
+    n: str
+    total: str
+
+
+@dataclass
+class TargetView:
+    target: str
+    reachable: bool
+    already: bool  # the member's estimate is at or above the target without a plan
+    plan: PlanView | None
+    best_total: str
+
+
+@dataclass
+class TipLine:
+    pillar: str
+    text: str
+
+
+@dataclass
+class ModelLine:
+    name: str
+    version: str | None
+    trained: str | None
+
+
+@dataclass
+class MemberView:
+    """Everything the member page shows, worded and formatted in one language."""
+
+    lang: str
+    member_id: str
+    generated_on: str | None
+    context: list[tuple[str, str]]  # (column label, value label)
+    total: TotalView
+    bench: BenchView
+    peers: PeerGroupView
+    pillars: list[PillarRow]
+    levers: list[LeverRow]
+    plan: PlanView | None
+    plan_after_gain: str | None
+    target: TargetView | None
+    tips: list[TipLine]
+    unknown: list[str]  # labels of the inputs the model estimated without
+    many_unknown: bool
+    n_unknown: int
+    n_inputs: int
+    model: ModelLine
+
+
+def member_view(doc: Explanation, t: Texts, generated_on: date) -> MemberView:
     """Everything the member page shows, already worded and formatted in ``t``'s language."""
     pred = doc.prediction
     peers = doc.peers
@@ -312,59 +387,55 @@ def member_view(doc: Explanation, t: Texts, generated_on: date) -> dict[str, Any
     levers = [_lever_row(t, lever, i, best) for i, lever in enumerate(doc.levers, start=1)]
     plan = _plan_view(t, doc.plan, by_id) if doc.plan is not None and doc.plan.levers else None
 
-    target: dict[str, Any] | None = None
+    target: TargetView | None = None
     if doc.target is not None:
         tp = doc.target.plan
-        target = {
-            "target": t.count(doc.target.target),
-            "reachable": doc.target.reachable,
-            "already": doc.target.reachable and (tp is None or not tp.levers)
-            and pred.ssi_total >= doc.target.target,
-            "plan": _plan_view(t, tp, by_id) if tp is not None and tp.levers else None,
-            "best_total": t.decimal(doc.target.best_total),
-        }
+        target = TargetView(
+            target=t.count(doc.target.target),
+            reachable=doc.target.reachable,
+            already=(doc.target.reachable and (tp is None or not tp.levers)
+                     and pred.ssi_total >= doc.target.target),
+            plan=_plan_view(t, tp, by_id) if tp is not None and tp.levers else None,
+            best_total=t.decimal(doc.target.best_total),
+        )
 
-    unknown_labels = [t.label("column", c) for c in doc.unknown]
     n_inputs = len([c for c in CONTRACT.input_columns
                     if c not in ("member_id", "snapshot_date")])
-    model = doc.model
-    return {
-        "lang": doc.lang,
-        "member_id": doc.member_id,
-        "generated_on": t.date(generated_on),
-        "context": [(t.label("column", k), t.label(k, v)) for k, v in context.items()],
-        "total": {
-            "value": t.decimal(pred.ssi_total), "lo": t.decimal(pred.ssi_total_lo),
-            "hi": t.decimal(pred.ssi_total_hi), "est_pct": _pct(pred.ssi_total, TOTAL_MAX),
-            "lo_pct": _pct(pred.ssi_total_lo, TOTAL_MAX),
-            "hi_pct": _pct(pred.ssi_total_hi, TOTAL_MAX),
-            "peer": t.decimal(peers.total_mean), "peer_pct": _pct(peers.total_mean, TOTAL_MAX),
-            "top": top_text,
-        },
-        "bench": {
-            "label": bench_label,
-            "range": bench_range,
-            "low_pct": _pct(bench.low, TOTAL_MAX),
-            "high_pct": _pct(bench.high if bench.high is not None else TOTAL_MAX, TOTAL_MAX),
-            "open_ended": bench.high is None,
-        },
-        "peers": {"group": peer_group, "n": t.count(peers.n), "total": t.decimal(peers.total_mean)},
-        "pillars": pillars,
-        "levers": levers,
-        "plan": plan,
-        "plan_after_gain": t.signed(doc.plan.gain.total) if plan and doc.plan else None,
-        "target": target,
-        "tips": [{"pillar": pillar_short(t, tip.pillar), "text": tip.text} for tip in doc.tips],
-        "unknown": unknown_labels,
-        "many_unknown": len(doc.unknown) >= MANY_UNKNOWN_SHARE * n_inputs,
-        "n_unknown": len(doc.unknown),
-        "n_inputs": n_inputs,
-        "model": {
-            "name": model.name,
-            "version": model.version,
-            "trained": t.date(model.trained_at),
-        },
-    }
+    return MemberView(
+        lang=doc.lang,
+        member_id=doc.member_id,
+        generated_on=t.date(generated_on),
+        context=[(t.label("column", k), t.label(k, v)) for k, v in context.items()],
+        total=TotalView(
+            value=t.decimal(pred.ssi_total), lo=t.decimal(pred.ssi_total_lo),
+            hi=t.decimal(pred.ssi_total_hi), est_pct=_pct(pred.ssi_total, TOTAL_MAX),
+            lo_pct=_pct(pred.ssi_total_lo, TOTAL_MAX),
+            hi_pct=_pct(pred.ssi_total_hi, TOTAL_MAX),
+            peer=t.decimal(peers.total_mean), peer_pct=_pct(peers.total_mean, TOTAL_MAX),
+            top=top_text,
+        ),
+        bench=BenchView(
+            label=bench_label,
+            range=bench_range,
+            low_pct=_pct(bench.low, TOTAL_MAX),
+            high_pct=_pct(bench.high if bench.high is not None else TOTAL_MAX, TOTAL_MAX),
+            open_ended=bench.high is None,
+        ),
+        peers=PeerGroupView(group=peer_group, n=t.count(peers.n),
+                            total=t.decimal(peers.total_mean)),
+        pillars=pillars,
+        levers=levers,
+        plan=plan,
+        plan_after_gain=t.signed(doc.plan.gain.total) if plan and doc.plan else None,
+        target=target,
+        tips=[TipLine(pillar=pillar_short(t, tip.pillar), text=tip.text) for tip in doc.tips],
+        unknown=[t.label("column", c) for c in doc.unknown],
+        many_unknown=len(doc.unknown) >= MANY_UNKNOWN_SHARE * n_inputs,
+        n_unknown=len(doc.unknown),
+        n_inputs=n_inputs,
+        model=ModelLine(name=doc.model.name, version=doc.model.version,
+                        trained=t.date(doc.model.trained_at)),
+    )
 
 
 # -- cohort page -----------------------------------------------------------------------------------

@@ -21,15 +21,11 @@ from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
 from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import TOTAL
+from ssi_model.model.holdout import observed_frame, split_holdout
 from ssi_model.model.metrics import point_metrics
 from ssi_model.model.train import fit_estimator
-from ssi_model.tracking.runs import (
-    HOLDOUT_ARTIFACT,
-    data_fingerprint,
-    load_training_data,
-    observed_frame,
-    split_holdout,
-)
+from ssi_model.tracking.data import load_training_data
+from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, data_fingerprint
 from ssi_model.tracking.store import configure_mlflow
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
 from ssi_model.explain.schema import ModelInfo
 from ssi_model.model.estimator import TOTAL, SSIEstimator
-from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, holdout_metrics
+from ssi_model.model.holdout import holdout_metrics
+from ssi_model.tracking.runs import HOLDOUT_ARTIFACT
 from ssi_model.tracking.store import configure_mlflow
 
 PILLAR_TOLERANCE = 1.05

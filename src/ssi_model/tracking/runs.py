@@ -19,22 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 import yaml
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
+from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.model.baselines import linear_baseline, predict_linear, rule_of_thumb
 from ssi_model.model.config import ExperimentConfig
-from ssi_model.model.estimator import PREDICTION_COLUMNS, TOTAL, SSIEstimator
-from ssi_model.model.metrics import interval_metrics, point_metrics, segment_mae
-from ssi_model.model.train import fit_estimator, holdout_mask, labels_frame
+from ssi_model.model.estimator import PREDICTION_COLUMNS, TOTAL
+from ssi_model.model.holdout import (
+    baseline_metrics,
+    holdout_metrics,
+    observed_frame,
+    split_holdout,
+)
+from ssi_model.model.train import fit_estimator, labels_frame
 from ssi_model.tracking import plots
 from ssi_model.tracking.batch import to_model_input
+from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.store import configure_mlflow, use_experiment
-from ssi_model.validation import ValidationResult, validate, validate_file
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -61,67 +65,6 @@ def data_fingerprint(rows: pd.DataFrame) -> str:
     digest.update(",".join(map(str, rows.columns)).encode())
     digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def load_training_data(config: ExperimentConfig, data: Path | None) -> tuple[ValidationResult,
-                                                                              str]:
-    if data is not None:
-        return validate_file(data), str(data)
-    from ssi_model.simulator import simulate_cohort
-
-    sim = config.data.simulate
-    cohort = simulate_cohort(sim.n, sim.seed, calibration=sim.calibration, with_truth=True)
-    return validate(cohort), f"simulated:{sim.calibration}:n={sim.n}:seed={sim.seed}"
-
-
-def split_holdout(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    labelled = rows[rows[[*PILLAR_LABELS.values()]].notna().all(axis=1)]
-    mask = holdout_mask(labelled["member_id"], share)
-    return labelled[~mask].reset_index(drop=True), labelled[mask].reset_index(drop=True)
-
-
-def observed_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    obs = labels_frame(rows)
-    out = {f"ssi_{p}": obs[p].to_numpy() for p in PILLARS}
-    out["ssi_total"] = rows[TOTAL_LABEL].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    return pd.DataFrame(out, index=rows.index)
-
-
-def holdout_metrics(estimator: SSIEstimator, holdout: pd.DataFrame) -> tuple[dict[str, float],
-                                                                                pd.DataFrame]:
-    """Model metrics on held-out rows: MAE, RMSE, R², coverage and width, per-segment MAE."""
-    predicted = estimator.predict(holdout)
-    observed = observed_frame(holdout)
-    metrics: dict[str, float] = {}
-    for name in (TOTAL, *PILLARS):
-        y = observed[f"ssi_{name}"].to_numpy()
-        p = predicted[f"ssi_{name}"].to_numpy(dtype=float)
-        for k, v in point_metrics(y, p).items():
-            if k != "n":
-                metrics[f"{name}_{k}"] = v
-        iv = interval_metrics(y, predicted[f"ssi_{name}_lo"].to_numpy(float),
-                              predicted[f"ssi_{name}_hi"].to_numpy(float))
-        metrics[f"{name}_coverage"] = iv["coverage"]
-        metrics[f"{name}_interval_width"] = iv["width"]
-    y_total = observed["ssi_total"].to_numpy()
-    p_total = predicted["ssi_total"].to_numpy(float)
-    for segment in ("role_family", "industry"):
-        for value, mae in segment_mae(y_total, p_total, holdout[segment]).items():
-            metrics[f"total_mae_{segment}_{value}"] = mae
-    return metrics, predicted
-
-
-def baseline_metrics(linear_pred: np.ndarray, rule_pred: np.ndarray,
-                     holdout: pd.DataFrame) -> dict[str, float]:
-    observed = observed_frame(holdout)
-    metrics = {}
-    for tag, pred in (("linear", linear_pred), ("rule", rule_pred)):
-        for j, p in enumerate(PILLARS):
-            metrics[f"baseline_{tag}_{p}_mae"] = point_metrics(
-                observed[f"ssi_{p}"].to_numpy(), pred[:, j])["mae"]
-        metrics[f"baseline_{tag}_total_mae"] = point_metrics(
-            observed["ssi_total"].to_numpy(), pred.sum(axis=1))["mae"]
-    return metrics
 
 
 def model_signature() -> ModelSignature:

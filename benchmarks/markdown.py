@@ -1,0 +1,98 @@
+"""results.md: the figures as a Markdown table, with the date and the machine they were
+measured on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.results import FIGURES
+
+
+def _fmt(value: float | int | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or unit == "requests":
+        return f"{int(value):,}"
+    if unit in ("rows/s", "members/s", "requests/s"):
+        return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    figures, ratios = payload["figures"], payload["ratios"]
+    rows = [
+        ("training (fit_estimator)", "train_seconds_20k", "raw_train_seconds_20k",
+         "train_vs_raw_final_boosters"),
+        ("… against every lightgbm.train call of the fit", "train_seconds_20k",
+         "raw_train_all_seconds_20k", "train_vs_raw_all_boosters"),
+        ("batch predict (registered pyfunc)", "predict_rows_per_s", "raw_predict_rows_per_s",
+         "predict_vs_raw"),
+        ("explain: drivers, levers, plan", "explain_members_per_s", "raw_explain_members_per_s",
+         "explain_vs_raw"),
+        ("coach reports (HTML)", "report_members_per_s", None, None),
+        ("API /v1/predict, one profile, p50", "api_predict_p50_ms", "raw_single_predict_p50_ms",
+         "api_predict_vs_raw_single"),
+        ("API /v1/predict, p99", "api_predict_p99_ms", None, None),
+        ("API /v1/explain, one profile, p50", "api_explain_p50_ms", "raw_single_explain_p50_ms",
+         "api_explain_vs_raw_single"),
+        ("API /v1/explain, p99", "api_explain_p99_ms", None, None),
+        ("explain_rows on one member, in-process, p50", "explain_single_p50_ms",
+         "raw_single_explain_p50_ms", "explain_single_vs_raw_single"),
+        ("mlflow models serve /invocations, p50", "mlflow_serve_predict_p50_ms",
+         "raw_single_predict_p50_ms", "mlflow_serve_vs_raw_single"),
+        ("mlflow models serve, p99", "mlflow_serve_predict_p99_ms", None, None),
+        ("API under load: failed requests", "api_load_errors", None, None),
+        ("API under load: requests served", "api_load_requests", None, None),
+        ("API under load: throughput", "api_load_rps", None, None),
+        ("API under load: p50 / p99", "api_load_p50_ms", None, None),
+    ]
+    sizes = payload["sizes"]
+    machine = payload["machine"]
+    lines = [
+        "# ssi-model benchmarks",
+        "",
+        f"- **Date**: {payload['finished_at']}",
+        f"- **Machine**: {machine['cores']} cores, {machine['cpu_model']}, "
+        f"{machine.get('platform', '?')}, Python {machine['python']}",
+        f"- **Mode**: {payload['mode']}, {payload['seconds']:.0f} s in all; load average at "
+        f"start / end {machine['load_average_1_5_15']} / {payload['load_average_at_end']} "
+        "(a shared machine: read the ratios, measured in the same run, before the absolute "
+        "figures).",
+        "",
+        f"Sizes: {sizes['train_rows']:,} training rows, {sizes['predict_rows']:,} prediction rows, "
+        f"{sizes['explain_members']:,} explained and {sizes['report_members']:,} reported "
+        f"members, {sizes['requests']:,} requests per endpoint, {sizes['load_clients']} clients "
+        f"for {sizes['load_seconds']:g} s. Figures are medians of {sizes['repeats']} repeats "
+        f"({sizes['train_repeats']} for training, {sizes['train_all_repeats']} for the replay "
+        "of every lightgbm.train call of a fit).",
+        "",
+        "| figure | ours | raw LightGBM, same work | × slower than raw |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, ours, raw, ratio in rows:
+        unit = FIGURES[ours]
+        value = _fmt(figures.get(ours), unit)
+        if ours == "api_load_p50_ms":
+            value = (f"{_fmt(figures.get(ours), 'ms')} / "
+                     f"{_fmt(figures.get('api_load_p99_ms'), 'ms')}")
+        raw_text = f"{_fmt(figures.get(raw), FIGURES[raw])} {FIGURES[raw]}" if raw else ""
+        ratio_value = ratios.get(ratio) if ratio else None
+        lines.append(f"| {label} | {value} {unit} | {raw_text} | "
+                     f"{'' if ratio_value is None else f'{ratio_value:g}×'} |")
+    extra = ratios.get("mlflow_serve_vs_api_predict")
+    if extra is not None:
+        lines += ["", f"`mlflow models serve` answers a single profile {extra:g}× slower than "
+                      "the API (p50)."]
+    extra = ratios.get("api_explain_vs_in_process")
+    if extra is not None:
+        lines += ["", f"An explanation through the API takes {extra:g}× the time of "
+                      "`explain_rows` on the same single member in-process (p50)."]
+    if payload["notes"]:
+        lines += ["", "## How each figure was measured", ""]
+        lines += [f"- **{k}**: {v}" for k, v in payload["notes"].items()]
+    if payload["unavailable"]:
+        lines += ["", "## Not measured", ""]
+        lines += [f"- `{k}`: {v}" for k, v in payload["unavailable"].items()]
+    lines += ["", "## Versions", "",
+              ", ".join(f"{k} {v}" for k, v in payload["versions"].items() if v), ""]
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""Each figure: ours, and raw LightGBM doing the same work, in the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import (
+    REQUEST_TIMEOUT_SECONDS,
+    WARM_UP_REQUESTS,
+    Sizes,
+    interleaved,
+    log,
+    median,
+    timed,
+)
+from benchmarks.lightgbm_floor import (
+    recording_predictions,
+    recording_training,
+    replay_predictions,
+    replay_training,
+)
+from benchmarks.load import load_test, mlflow_record, sequential
+from benchmarks.processes import Server, ServerError, tail
+from benchmarks.results import Results
+from benchmarks.setup import Setup, tiled
+
+
+def bench_training(setup: Setup, results: Results) -> None:
+    from ssi_model.model.train import fit_estimator
+
+    times: list[float] = []
+    raw_final: list[float] = []
+    raw_all: list[float] = []
+    for k in range(setup.sizes.train_repeats):
+        if k == 0 and setup.registered_fit is not None:
+            seconds, calls = setup.registered_fit  # the registered model's own fit
+            times.append(seconds)
+        else:
+            with recording_training() as calls:
+                started = time.perf_counter()
+                fit_estimator(setup.train, setup.config)
+                times.append(time.perf_counter() - started)
+        if not calls:
+            raise RuntimeError("fit_estimator made no lightgbm.train call to replay")
+        finals = [c for c in calls if c.valid is None]
+        raw_final += timed(lambda finals=finals: replay_training(finals), 1)
+        if k < setup.sizes.train_all_repeats:
+            raw_all += timed(lambda calls=calls: replay_training(calls), 1)
+        log(f"training repeat {k + 1}: fit {times[-1]:.1f} s, raw final boosters "
+            f"{raw_final[-1]:.1f} s" + (f", raw all {raw_all[-1]:.1f} s ({len(calls)} boosters)"
+                                         if k < setup.sizes.train_all_repeats else ""))
+    results.put("train_seconds_20k", median(times), times)
+    results.put("raw_train_seconds_20k", median(raw_final), raw_final)
+    results.put("raw_train_all_seconds_20k", median(raw_all), raw_all)
+    results.notes["training"] = (
+        f"{len(setup.train)} training rows"
+        + (" (the first repeat is the registered model's own fit inside train_run)"
+           if setup.registered_fit is not None else "")
+        + f"; {len(calls)} lightgbm.train calls per fit "
+        f"({len(calls) - len(finals)} CV folds with early stopping, {len(finals)} final "
+        f"boosters); num_threads {setup.config.model.params.get('num_threads', 'default')} "
+        "as in the experiment config")
+
+
+def bench_batch_predict(setup: Setup, results: Results) -> tuple[Any, Any]:
+    """Returns the pyfunc model and its estimator (the same boosters for every later figure)."""
+    import mlflow
+
+    from ssi_model.tracking.batch import to_model_input
+
+    started = time.perf_counter()
+    model = mlflow.pyfunc.load_model(setup.model_uri)
+    load_seconds = time.perf_counter() - started
+    estimator = model.unwrap_python_model().estimator  # type: ignore[attr-defined]
+    rows = tiled(setup.clean, setup.sizes.predict_rows)
+    frame = to_model_input(rows).reset_index(drop=True)
+    model.predict(frame.head(100))  # warm-up
+    with recording_predictions(estimator) as calls:
+        estimator.predict(rows)
+    times, raw = interleaved(lambda: model.predict(frame), lambda: replay_predictions(calls),
+                             setup.sizes.repeats)
+    n = len(frame)
+    results.put("predict_rows_per_s", n / median(times), [n / t for t in times])
+    results.put("raw_predict_rows_per_s", n / median(raw), [n / t for t in raw])
+    results.notes["predict"] = (
+        f"{n} rows; pyfunc load (from the registry) {load_seconds:.2f} s; raw: the same "
+        f"{len(calls)} Booster.predict calls on the same feature matrices")
+    return model, estimator
+
+
+def bench_explain(setup: Setup, estimator: Any, results: Results) -> list[Any]:
+    from ssi_model.explain import explain_rows
+
+    rows = setup.clean.head(setup.sizes.explain_members).reset_index(drop=True)
+    docs: list[Any] = []
+
+    def work() -> None:
+        docs[:] = explain_rows(estimator, rows)
+
+    with recording_predictions(estimator) as calls:
+        explain_rows(estimator, rows)
+    times, raw = interleaved(work, lambda: replay_predictions(calls), setup.sizes.repeats)
+    n = len(rows)
+    results.put("explain_members_per_s", n / median(times), [n / t for t in times])
+    results.put("raw_explain_members_per_s", n / median(raw), [n / t for t in raw])
+    contrib = sum(1 for c in calls if c.kwargs.get("pred_contrib"))
+    results.notes["explain"] = (
+        f"{n} members; raw: the same {len(calls)} Booster.predict calls ({contrib} SHAP "
+        f"pred_contrib, {sum(len(c.data) for c in calls)} rows scored in all)")
+    return docs
+
+
+def bench_report(docs: list[Any], sizes: Sizes, results: Results, work_dir: Path) -> None:
+    key = ["report_members_per_s"]
+    try:
+        from ssi_model.report import write_reports
+    except ImportError as exc:
+        results.missing(key, f"ssi_model.report.write_reports is not importable yet ({exc})")
+        return
+    if not docs:
+        results.missing(key, "no explanations to render (the explain figure failed)")
+        return
+    docs = (docs * math.ceil(sizes.report_members / len(docs)))[: sizes.report_members]
+    counter = iter(range(1_000_000))
+    times = timed(lambda: write_reports(docs, work_dir / f"reports-{next(counter)}"),
+                  sizes.repeats)
+    n = len(docs)
+    results.put("report_members_per_s", n / median(times), [n / t for t in times])
+    results.notes["report"] = (
+        f"{n} members: one HTML page each plus the cohort index, from ready explanations (add "
+        "the explain figure for the end-to-end cost; raw LightGBM does no part of this work)")
+
+
+def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
+    """The floor: the raw boosters' calls for one row, in-process."""
+    from ssi_model.explain import explain_rows
+
+    n = min(setup.sizes.requests, 2000)
+    rows = tiled(setup.clean, n)
+    features = estimator.features(rows).to_numpy(dtype=float)
+    with recording_predictions(estimator) as calls:
+        for i in range(min(n, 200)):
+            estimator.predict_matrix(features[i:i + 1])
+    per_row = len(calls) // min(n, 200)
+    singles = [calls[i * per_row:(i + 1) * per_row] for i in range(min(n, 200))]
+    latencies = []
+    for i in range(n):
+        started = time.perf_counter()
+        replay_predictions(singles[i % len(singles)])
+        latencies.append((time.perf_counter() - started) * 1000)
+    results.put("raw_single_predict_p50_ms", float(np.percentile(latencies, 50)))
+
+    from ssi_model.contract import CONTRACT
+
+    members = min(max(10, setup.sizes.requests // 40), 50, len(setup.clean))
+    records = CONTRACT.to_records(setup.clean.head(members))  # as the API hands profiles over
+    recorded, whole = [], []
+    for i in range(members):
+        row = records[i:i + 1]
+        started = time.perf_counter()
+        explain_rows(estimator, row)
+        whole.append((time.perf_counter() - started) * 1000)
+        with recording_predictions(estimator) as one:
+            explain_rows(estimator, row)
+        recorded.append(one)
+    results.put("explain_single_p50_ms", float(np.percentile(whole, 50)))
+    latencies = []
+    for i in range(max(setup.sizes.repeats * members, 100)):
+        started = time.perf_counter()
+        replay_predictions(recorded[i % members])
+        latencies.append((time.perf_counter() - started) * 1000)
+    results.put("raw_single_explain_p50_ms", float(np.percentile(latencies, 50)))
+    results.notes["raw_single"] = (
+        f"predict: {per_row} Booster.predict calls on one feature row, {n} times; explain: one "
+        f"member's recorded SHAP and lever calls, {len(latencies)} times over {members} members; "
+        f"explain_rows on one member's record (the API's path): once each for the same "
+        f"{members} members")
+
+
+def bench_api(setup: Setup, api: Server, results: Results) -> None:
+    from ssi_model.contract import CONTRACT
+
+    sizes = setup.sizes
+    pool = setup.clean.head(min(500, len(setup.clean)))
+    bodies = [json.dumps({"profiles": [profile]}).encode()
+              for profile in CONTRACT.to_records(pool, for_json=True)]
+    base = api.wait_ready()
+    p50, p99, errors, predicted = sequential(base, "/v1/predict", bodies, sizes.requests,
+                                             sizes.repeats, sizes.request_seconds)
+    if errors == len(predicted):
+        raise ServerError(f"every /v1/predict request failed: {tail(api.log_path)}")
+    results.put("api_predict_p50_ms", median(p50), p50)
+    results.put("api_predict_p99_ms", median(p99), p99)
+    p50, p99, explain_errors, explained = sequential(
+        base, "/v1/explain", bodies, sizes.requests, sizes.repeats, sizes.explain_request_seconds)
+    results.put("api_explain_p50_ms", median(p50), p50)
+    results.put("api_explain_p99_ms", median(p99), p99)
+    log(f"api: {sizes.load_clients} clients for {sizes.load_seconds:g} s on /v1/predict")
+    load = load_test(base, "/v1/predict", bodies, sizes.load_clients, sizes.load_seconds)
+    results.put("api_load_errors", int(load["errors"]))
+    results.put("api_load_requests", int(load["requests"]))
+    results.put("api_load_rps", load["rps"])
+    results.put("api_load_p50_ms", load["p50_ms"])
+    results.put("api_load_p99_ms", load["p99_ms"])
+    results.notes["api"] = (
+        f"`ssi_model.api.serve` under uvicorn, one worker, loopback, {api.ready_text()} "
+        "(the champion loaded from the registry); "
+        f"{len(predicted)} sequential single-profile /v1/predict requests (at most "
+        f"{sizes.requests} or {sizes.request_seconds:g} s) and {len(explained)} /v1/explain "
+        f"ones (at most {sizes.requests} or {sizes.explain_request_seconds:g} s), "
+        f"after {WARM_UP_REQUESTS} warm-up requests each; failed: predict {errors}, explain "
+        f"{explain_errors}; p50/p99 are medians over {sizes.repeats} blocks; load: "
+        f"{sizes.load_clients} concurrent asyncio clients with a connection each for "
+        f"{sizes.load_seconds:g} s, request timeout {REQUEST_TIMEOUT_SECONDS:g} s; "
+        "sequential client: http.client on one keep-alive connection, load clients: httpx")
+
+
+def bench_mlflow_serve(setup: Setup, mlflow_serve: Server, results: Results) -> None:
+    from ssi_model.tracking.batch import to_model_input
+
+    sizes = setup.sizes
+    frame = to_model_input(setup.clean.head(min(500, len(setup.clean)))).reset_index(drop=True)
+    bodies = [json.dumps({"dataframe_records": [mlflow_record(frame, i)]}).encode()
+              for i in range(len(frame))]
+    base = mlflow_serve.wait_ready()
+    p50, p99, errors, served = sequential(base, "/invocations", bodies, sizes.requests,
+                                          sizes.repeats, sizes.request_seconds)
+    if errors == len(served):
+        raise ServerError(f"every /invocations request failed: {tail(mlflow_serve.log_path)}")
+    results.put("mlflow_serve_predict_p50_ms", median(p50), p50)
+    results.put("mlflow_serve_predict_p99_ms", median(p99), p99)
+    results.notes["mlflow_serve"] = (
+        f"`mlflow models serve -m {setup.model_uri} --env-manager local -w 1`, "
+        f"{mlflow_serve.ready_text()}; {len(served)} single-row dataframe_records requests "
+        f"to /invocations (at most {sizes.requests} or {sizes.request_seconds:g} s; failed: "
+        f"{errors})")

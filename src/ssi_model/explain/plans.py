@@ -1,0 +1,123 @@
+"""Plan search: bundles of up to three levers, re-scored jointly (a bundle's gain is not the sum
+of its parts); the most gain within a weekly time budget, and the least effort reaching a target.
+
+All bundles of all members are scored in one prediction call. The functions here return bundle
+indices; turning them into documents is ``explain.document``'s job.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssi_model.explain.catalogue import Catalogue, Table, apply_lever, take
+from ssi_model.explain.variants import MIN_GAIN, LeverVariants, Value, as_value
+from ssi_model.model.estimator import SSIEstimator
+
+MAX_LEVERS = 3
+
+
+@dataclass
+class Bundle:
+    member: int
+    levers: tuple[int, ...]
+    effort: float
+
+
+@dataclass
+class BundleScores:
+    """Joint re-scoring of the bundles, aligned with them."""
+
+    gain: np.ndarray  # (b, 4) pillar gains over the member's own prediction
+    valid: np.ndarray  # (b,) every lever of the bundle applied
+    changes: list[dict[str, Value]]  # (b,) the changed values
+
+
+@dataclass(frozen=True)
+class TargetSearch:
+    """The least-effort bundle reaching a target total, if any."""
+
+    reachable: bool
+    bundle: int | None  # None when the member is already there, or when no bundle reaches it
+    best_total: float  # the highest total any bundle (or none) reaches
+
+
+def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalogue: Catalogue,
+                      size: int, max_levers: int = MAX_LEVERS) -> list[Bundle]:
+    """Every combination of up to ``max_levers`` of each member's ``size`` best levers.
+
+    ``gains``: (m, 4) pillar gains of the variants.
+    """
+    bundles = []
+    total = gains.sum(axis=1)
+    for i in range(n):
+        rows = np.flatnonzero((variants.member == i) & (total > MIN_GAIN))
+        best = rows[np.argsort(-total[rows], kind="stable")][:size]
+        ids = [int(variants.lever[r]) for r in best]
+        for k in range(1, max_levers + 1):
+            for combo in itertools.combinations(ids, k):
+                specs = [catalogue.levers[c] for c in combo]
+                primaries = {s.primary for s in specs}
+                if len(primaries) < k:
+                    continue  # two levers on the same behaviour are alternatives, not a bundle
+                effort = sum(s.effort_per_week(catalogue.window_weeks) for s in specs)
+                bundles.append(Bundle(member=i, levers=combo, effort=effort))
+    return bundles
+
+
+def score_bundles(estimator: SSIEstimator, table: Table, base: np.ndarray,
+                  bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
+    """Joint re-scoring: levers applied in sequence to each member's row, one predict call."""
+    if not bundles:
+        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), [])
+    member = np.array([b.member for b in bundles])
+    work = take(table, member)
+    valid = np.ones(len(bundles), dtype=bool)
+    for position in range(MAX_LEVERS):
+        lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
+                             for b in bundles])
+        for j in np.unique(lever_at[lever_at >= 0]):
+            rows = np.flatnonzero(lever_at == j)
+            ok = apply_lever(catalogue.levers[j], work, rows)
+            valid[rows] &= ok[rows]
+    after = estimator.predict_matrix(estimator.builder.transform_columns(work))
+    changes = []
+    for k, b in enumerate(bundles):
+        cols = dict.fromkeys(c for j in b.levers for c in catalogue.levers[j].columns)
+        changes.append({c: as_value(c, work[c][k]) for c in cols})
+    return BundleScores(gain=after - base[member], valid=valid, changes=changes)
+
+
+def valid_bundles_by_member(bundles: list[Bundle], scores: BundleScores) -> dict[int, list[int]]:
+    """Indices of each member's bundles whose levers all applied, in bundle order."""
+    by_member: dict[int, list[int]] = {}
+    for k, b in enumerate(bundles):
+        by_member.setdefault(b.member, []).append(k)
+    return {i: [k for k in ks if scores.valid[k]] for i, ks in by_member.items()}
+
+
+def best_in_budget(bundles: list[Bundle], scores: BundleScores, candidates: list[int],
+                   budget: float) -> int | None:
+    """The bundle with the most total gain within ``budget`` minutes a week (ties: less effort),
+    or None when nothing in budget gains more than noise."""
+    in_budget = [k for k in candidates if bundles[k].effort <= budget + 1e-9]
+    if not in_budget:
+        return None
+    best = max(in_budget, key=lambda k: (round(scores.gain[k].sum(), 6), -bundles[k].effort))
+    return best if scores.gain[best].sum() > MIN_GAIN else None
+
+
+def least_effort_to_target(bundles: list[Bundle], scores: BundleScores, candidates: list[int],
+                           base_total: float, target: float) -> TargetSearch:
+    """The least-effort bundle whose total reaches ``target`` (ties: the higher total)."""
+    totals = {k: base_total + float(scores.gain[k].sum()) for k in candidates}
+    reaching = [k for k in candidates if totals[k] >= target]
+    best_total = max([base_total, *totals.values()])
+    if base_total >= target:
+        return TargetSearch(reachable=True, bundle=None, best_total=best_total)
+    if reaching:
+        k = min(reaching, key=lambda k: (bundles[k].effort, -totals[k]))
+        return TargetSearch(reachable=True, bundle=k, best_total=best_total)
+    return TargetSearch(reachable=False, bundle=None, best_total=best_total)
