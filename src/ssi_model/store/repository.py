@@ -364,8 +364,13 @@ class SnapshotStore:
     """Typed access to the snapshot store (see the module docstring for the rules)."""
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None,
-                 migrate: bool = True) -> None:
-        self.engine = engine if engine is not None else open_engine(url, migrate=migrate)
+                 migrate: bool = True, **engine_options: Any) -> None:
+        """Open ``url`` (default ``SSI_DATABASE_URL``), upgrading its schema unless told not to.
+
+        ``engine_options`` go to ``create_engine`` (e.g. ``pool_size`` for many threads).
+        """
+        self.engine = engine if engine is not None else open_engine(url, migrate=migrate,
+                                                                    **engine_options)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{WRITE: True}),
                                    expire_on_commit=False)
@@ -517,7 +522,7 @@ class SnapshotStore:
         owners: dict[str, int | None] = {}
         for chunk in _chunks(member_ids):
             owners.update(s.execute(select(MemberRow.member_id, MemberRow.coach_id)
-                                    .where(MemberRow.member_id.in_(chunk))).tuples().all())
+                                    .where(MemberRow.member_id.in_(chunk))).all())
         accepted: list[tuple[int, dict[str, Any]]] = []
         for index, doc in zip(p.clean_index, p.docs, strict=True):
             mid = doc["member_id"]
