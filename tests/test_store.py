@@ -431,3 +431,36 @@ def test_store_urls_are_logged_without_passwords() -> None:
 
     masked = safe_url("postgresql+psycopg://coach:s3cret@db.internal:5432/ssi")
     assert "s3cret" not in masked and masked.startswith("postgresql+psycopg://coach:***@")
+
+
+@pytest.mark.slow  # trains a model: ~10 s on an idle machine, more than the file's budget
+def test_train_from_store_logs_the_masked_url_the_row_count_and_the_fingerprint(
+        tmp_path: Path, cohort_csv: Path, mlflow_uri: str, small_config: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    from ssi_model.cli import app
+    from ssi_model.tracking.runs import data_fingerprint
+    from ssi_model.validation import validate
+
+    url = f"sqlite:///{tmp_path / 'ssi.db'}"
+    monkeypatch.setenv("SSI_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["store", "import", str(cohort_csv)]).exit_code == 0
+    config = tmp_path / "small.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(small_config.model_dump(mode="json")), encoding="utf-8")
+    trained = runner.invoke(app, ["train", "--config", str(config), "--from-store"])
+    assert trained.exit_code == 0, trained.output
+
+    with SnapshotStore(url) as store:
+        rows = store.export_labelled()
+    fingerprint = data_fingerprint(validate(rows).clean)
+    assert f"store {url}: {len(rows)} labelled rows, fingerprint {fingerprint}" in trained.output
+    run = mlflow.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name(small_config.mlflow_experiment).experiment_id],
+        order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert run.data.tags["data_source"] == f"store:{url}"
+    assert run.data.tags["data_fingerprint"] == fingerprint
+    assert run.data.params["store_rows"] == str(len(rows))
