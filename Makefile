@@ -19,6 +19,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # The embedded default MLflow store; set MLFLOW_TRACKING_URI to use a team server instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+# The embedded snapshot store (members over time); set SSI_DATABASE_URL for PostgreSQL.
+export SSI_DATABASE_URL ?= sqlite:///$(CURDIR)/ssi.db
 export MPLBACKEND := Agg
 # No usage telemetry leaves this project (no network here, and its session bookkeeping races
 # under parallel tests).
@@ -65,8 +67,8 @@ data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into
 calibration: $(STAMP) ## Print the simulator's calibration figures (CALIBRATION=linkedin|coaching-guide)
 	$(SSI) calibration --calibration $(CALIBRATION) --n $(N) --seed $(SEED)
 
-train: $(STAMP) ## Train and register a model (EXPERIMENT=experiments/default.yaml, DATA=path optional)
-	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),)
+train: $(STAMP) ## Train and register a model (EXPERIMENT=experiments/default.yaml, DATA=path or SOURCE=store optional)
+	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),) $(if $(filter store,$(SOURCE)),--from-store,)
 
 evaluate: $(STAMP) ## Write the evaluation report of the latest run (RUN=<run id> for another)
 	$(SSI) evaluate $(if $(RUN),--run $(RUN),) --out reports/evaluation

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ssi_model.contract_spec import context_categories, languages
+from ssi_model.store.cli import register as register_store_commands
 
 app = typer.Typer(
     name="ssi",
@@ -26,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+register_store_commands(app)  # ssi coach …, ssi store … (src/ssi_model/store/cli.py)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -249,6 +252,10 @@ def train(
         typer.Option(help="Labelled contract rows (.csv/.parquet); default: simulated cohort"),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed")] = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Train on the snapshot store's labelled rows "
+                                                "(SSI_DATABASE_URL)")
+    ] = False,
 ) -> None:
     """Train the four pillar boosters, log the run to MLflow and register the model."""
     from ssi_model.model.config import load_config
@@ -257,7 +264,17 @@ def train(
     cfg = load_config(config)
     if seed is not None:
         cfg = cfg.with_seed(seed)
-    result = train_run(cfg, data=data, progress=_progress())
+    if from_store:
+        if data is not None:
+            raise _fail("--data and --from-store exclude each other")
+        from ssi_model.store.training import train_from_store
+
+        store_run = train_from_store(cfg, progress=_progress())
+        _echo(f"store {store_run.store_url}: {store_run.rows} labelled rows, "
+              f"fingerprint {store_run.fingerprint}")
+        result = store_run.run
+    else:
+        result = train_run(cfg, data=data, progress=_progress())
     m = result.metrics
     _echo(
         f"run {result.run_id}: {result.n_train} train / {result.n_holdout} holdout rows, "
