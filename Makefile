@@ -27,6 +27,9 @@ export MPLBACKEND := Agg
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
+# The registered model's one name comes from the environment, for every target:
+# SSI_MODEL_NAME=team-ssi make train promote predict (default ssi-estimator; SSI_MODEL_ALIAS: champion).
+
 # Defaults for the data targets (override: make data N=5000 SEED=1)
 N ?= 25000
 SEED ?= 0
@@ -67,7 +70,7 @@ data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into
 calibration: $(STAMP) ## Print the simulator's calibration figures (CALIBRATION=linkedin|coaching-guide)
 	$(SSI) calibration --calibration $(CALIBRATION) --n $(N) --seed $(SEED)
 
-train: $(STAMP) ## Train and register a model (EXPERIMENT=experiments/default.yaml, DATA=path or SOURCE=store optional)
+train: $(STAMP) ## Train and register a version of SSI_MODEL_NAME (EXPERIMENT=experiments/default.yaml; DATA=path or SOURCE=store optional)
 	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),) $(if $(filter store,$(SOURCE)),--from-store,)
 
 evaluate: $(STAMP) ## Write the evaluation report of the latest run (RUN=<run id> for another)
@@ -76,7 +79,7 @@ evaluate: $(STAMP) ## Write the evaluation report of the latest run (RUN=<run id
 promote: $(STAMP) ## Move @champion to the latest version if it passes the gate (VERSION=N, FORCE=1)
 	$(SSI) promote $(if $(VERSION),--version $(VERSION),) $(if $(FORCE),--force,)
 
-predict: $(STAMP) ## Score the sample members with the champion into data/processed/predictions.csv
+predict: $(STAMP) ## Score the sample members with the champion into data/processed/predictions.csv (MODEL=3 for a version)
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv $(MODEL_FLAG)
 
 explain: $(STAMP) ## Drivers, levers and plan for the sample members -> data/processed/explanations.json (BUDGET=, TARGET=, SSI_LANG=nl)

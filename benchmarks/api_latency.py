@@ -116,12 +116,12 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    from ssi_model.api.model_holder import MlflowRegistry
     from ssi_model.api.scoring import predict_records
     from ssi_model.contract import PILLARS
     from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import Registry
 
-    estimator = MlflowRegistry(get_settings()).load_version(version).estimator
+    estimator, _ = Registry(get_settings()).load(version)
     features = estimator.builder.transform_records([profile])
     index = estimator._block_index()
     raw = _time(lambda: [estimator.boosters[p].predict(features[:, index[p]], num_threads=1)

@@ -52,9 +52,11 @@ def prepare(sizes: Sizes, store: Path, work: Path) -> Setup:
 
     from ssi_model.io import write_table
     from ssi_model.model.config import load_config
+    from ssi_model.settings import get_settings
     from ssi_model.tracking import runs
-    from ssi_model.tracking.registry import promote
+    from ssi_model.tracking.registry import Registry
 
+    registry = Registry(get_settings())
     config = load_config(ROOT / "experiments" / "default.yaml")
     train, holdout, clean, n = simulated_rows(config, sizes.train_rows)
     data = write_table(pd.concat([train, holdout], ignore_index=True), work / "rows.parquet")
@@ -73,14 +75,14 @@ def prepare(sizes: Sizes, store: Path, work: Path) -> Setup:
     started = time.perf_counter()
     runs.fit_estimator = timed_fit  # type: ignore[assignment]
     try:
-        run = runs.train_run(config, data=data)
+        run = runs.train_run(config, registry=registry, data=data)
     finally:
         runs.fit_estimator = original
     seconds = time.perf_counter() - started
-    promote(config.registered_model, run.model_version, force=True)
+    registry.promote(run.model_version, force=True)
     same_rows = len(fits) == 1 and run.n_train == len(train)
     return Setup(sizes=sizes, config=config, train=train, clean=clean, version=run.model_version,
-                 model_uri=f"models:/{config.registered_model}/{run.model_version}",
+                 model_uri=registry.version_uri(run.model_version),
                  n_train_registered=run.n_train, register_seconds=seconds,
                  registered_fit=fits[0] if same_rows else None)
 

@@ -53,14 +53,16 @@ from ssi_model.model import load_config
 from ssi_model.model.holdout import holdout_metrics, observed_frame, split_holdout
 from ssi_model.model.train import fit_estimator
 from ssi_model.notebooks import default_tracking_uri, project_root, show
+from ssi_model.settings import get_settings
 from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.evaluate import evaluate_run
-from ssi_model.tracking.registry import load_estimator, model_info
+from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import train_run
 
 ROOT = project_root()
 os.environ["MLFLOW_TRACKING_URI"] = default_tracking_uri(ROOT)
 print("MLflow store:", os.environ["MLFLOW_TRACKING_URI"])
+registry = Registry(get_settings())  # the model's name: SSI_MODEL_NAME (default ssi-estimator)
 
 # %% [markdown]
 # ## The experiment config
@@ -79,8 +81,8 @@ print(config.model_dump_json(indent=1)[:1500])
 # ## Train, exactly as `ssi train` does
 
 # %%
-result = train_run(config, progress=lambda message: print(" ", message))
-MODEL_URI = f"models:/{config.registered_model}/{result.model_version}"
+result = train_run(config, registry=registry, progress=lambda message: print(" ", message))
+MODEL_URI = registry.version_uri(result.model_version)
 print(f"run {result.run_id}: {result.n_train} training rows, {result.n_holdout} holdout, "
       f"{result.n_quarantined} quarantined; {result.seconds:.0f} s; registered as {MODEL_URI}")
 
@@ -179,8 +181,8 @@ else:
 # their industry.
 
 # %%
-estimator = load_estimator(MODEL_URI)
-print(model_info(MODEL_URI, estimator))
+estimator, info = registry.load(result.model_version)
+print(info)
 holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(
     run_id=result.run_id, artifact_path="holdout/holdout.parquet"))
 predicted = estimator.predict(holdout.head(8))

@@ -59,13 +59,9 @@ from ssi_model.explain import explain_rows, load_catalogue
 from ssi_model.explain.evaluate import evaluate_levers, true_gains
 from ssi_model.model import load_config
 from ssi_model.notebooks import default_tracking_uri, project_root, show
+from ssi_model.settings import get_settings
 from ssi_model.simulator import TRUE_COLUMNS, simulate_cohort
-from ssi_model.tracking.registry import (
-    champion_version,
-    latest_version,
-    load_estimator,
-    model_info,
-)
+from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import train_run
 from ssi_model.validation import validate
 
@@ -82,20 +78,18 @@ pd.set_option("display.max_colwidth", 90, "display.width", 160)
 
 # %%
 config = load_config(ROOT / "experiments" / "default.yaml")
-name = config.registered_model
+registry = Registry(get_settings())  # the model's name: SSI_MODEL_NAME (default ssi-estimator)
 if not MODEL:
-    version = champion_version(name)
-    if version is not None:
-        MODEL = f"models:/{name}@champion"
+    if registry.alias_version() is not None:
+        MODEL = registry.champion_uri
     else:
         try:
-            MODEL = f"models:/{name}/{latest_version(name)}"
+            MODEL = registry.version_uri(registry.latest_version())
         except UserError:  # an empty registry: train one
             small = config.model_copy(update={"data": config.data.model_copy(update={
                 "simulate": config.data.simulate.model_copy(update={"n": N})})})
-            MODEL = f"models:/{name}/{train_run(small).model_version}"
-estimator = load_estimator(MODEL)
-info = model_info(MODEL, estimator)
+            MODEL = registry.version_uri(train_run(small, registry=registry).model_version)
+estimator, info = registry.load(MODEL)
 print(f"{MODEL}: {info}")
 
 # %% [markdown]

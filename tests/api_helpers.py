@@ -154,15 +154,16 @@ def log_broken_version(name: str, folder: Path) -> str:
     import mlflow
 
     from ssi_model.contract import PILLARS
-    from ssi_model.tracking.runs import PYFUNC_CODE, use_experiment
+    from ssi_model.tracking.runs import PYFUNC_CODE
+    from ssi_model.tracking.store import ensure_experiment
 
     bundle = folder / "broken-estimator"
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "bundle.json").write_text("{ this is not a bundle", encoding="utf-8")
     for pillar in PILLARS:
         (bundle / f"booster_{pillar}.txt").write_text("not a booster", encoding="utf-8")
-    use_experiment("ssi-model")
-    with mlflow.start_run(run_name="broken-bundle"):
+    experiment_id = ensure_experiment(mlflow.MlflowClient(), "ssi-model")
+    with mlflow.start_run(experiment_id=experiment_id, run_name="broken-bundle"):
         info = mlflow.pyfunc.log_model(
             name="ssi-estimator", python_model=str(PYFUNC_CODE),
             artifacts={"estimator": str(bundle)}, pip_requirements=["mlflow"],

@@ -167,8 +167,6 @@ class Stack:
 @pytest.fixture(scope="module")
 def registry_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Process]]:
     """A real MLflow tracking server; MLFLOW_TRACKING_URI points at it for this module."""
-    from ssi_model.tracking.runs import configure_mlflow
-
     folder = tmp_path_factory.mktemp("api-stack")
     server = start_mlflow_server(folder)
     try:
@@ -177,7 +175,6 @@ def registry_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
             yield folder, server
     finally:
         server.stop()
-        configure_mlflow()  # back to whatever the rest of the session uses
 
 
 @pytest.fixture(scope="module")
@@ -214,13 +211,13 @@ def stack(registry_env: tuple[Path, Process]) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def champion(stack: Stack, small_config: ExperimentConfig) -> dict[str, str]:
     """Train a small model over HTTP, register it and promote it through the gate."""
-    from ssi_model.tracking.registry import promote
+    from ssi_model.tracking.registry import Registry
     from ssi_model.tracking.runs import train_run
 
     config = small_config.model_copy(update={
         "model": small_config.model.model_copy(update={"cv_folds": 2})})
     result = train_run(config)
-    decision = promote(NAME, result.model_version)
+    decision = Registry(Settings()).promote(result.model_version)
     assert decision.promoted, decision.reasons
     stack.api.wait_until("/ready", timeout=90, ok=lambda r: r.status_code == 200)
     return {"version": result.model_version, "run_id": result.run_id,

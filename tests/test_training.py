@@ -18,9 +18,10 @@ from ssi_model.io import write_table
 from ssi_model.model.config import ExperimentConfig, load_config
 from ssi_model.model.estimator import PREDICTION_COLUMNS, SSIEstimator
 from ssi_model.model.train import fit_estimator, holdout_mask
+from ssi_model.settings import Settings
 from ssi_model.simulator import simulate_cohort
-from ssi_model.tracking.batch import load_pyfunc, predict_frame
-from ssi_model.tracking.registry import load_estimator, promote
+from ssi_model.tracking.batch import predict_frame
+from ssi_model.tracking.registry import Registry, load_estimator
 from ssi_model.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ def test_quarantined_rows_are_logged_not_trained_on(trained) -> None:  # type: i
 
 def test_the_pyfunc_predicts_the_product_table(trained) -> None:  # type: ignore[no-untyped-def]
     rows = validate(simulate_cohort(300, 99)).clean
-    model = load_pyfunc(f"models:/ssi-estimator/{trained.model_version}")
+    model = mlflow.pyfunc.load_model(f"models:/ssi-estimator/{trained.model_version}")
     out = predict_frame(model, rows, chunk_size=128)
     assert list(out.columns) == PREDICTION_COLUMNS and len(out) == len(rows)
     assert (out["member_id"].to_numpy() == rows["member_id"].to_numpy()).all()
@@ -184,14 +185,15 @@ def test_context_alone_cannot_push_a_pillar_outside_0_25(trained) -> None:  # ty
 def test_promotion_gate(trained, small_config: ExperimentConfig) -> None:  # type: ignore[no-untyped-def]
     from ssi_model.tracking.runs import train_run
 
-    first = promote("ssi-estimator", trained.model_version)
+    registry = Registry(Settings())
+    first = registry.promote(trained.model_version)
     assert first.promoted and first.previous is None and not first.reasons
 
     weak = small_config.model_copy(update={
         "name": "weak", "model": small_config.model.model_copy(
             update={"num_boost_round": 3, "cv_folds": 2})})
     second = train_run(weak)
-    refused = promote("ssi-estimator", second.model_version)
+    refused = registry.promote(second.model_version)
     assert not refused.promoted
     assert any("total: MAE" in r for r in refused.reasons)
     assert refused.candidate_mae["total"] > refused.champion_mae["total"]
@@ -199,13 +201,13 @@ def test_promotion_gate(trained, small_config: ExperimentConfig) -> None:  # typ
     assert str(client.get_model_version_by_alias("ssi-estimator", "champion").version) == str(
         trained.model_version)
 
-    forced = promote("ssi-estimator", second.model_version, force=True)
+    forced = registry.promote(second.model_version, force=True)
     assert forced.promoted
     tag = json.loads(client.get_model_version("ssi-estimator", second.model_version).tags[
         "promotion"])
     assert tag["forced"] is True and tag["gate_failures"]
     # Put the good model back for the tests that follow.
-    assert promote("ssi-estimator", trained.model_version, force=True).promoted
+    assert registry.promote(trained.model_version, force=True).promoted
 
 
 def test_predict_cli_reports_invalid_rows_and_scores_the_rest(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

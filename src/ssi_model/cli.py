@@ -13,12 +13,16 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ssi_model.contract_spec import context_categories, languages
 from ssi_model.store.cli import register as register_store_commands
+
+if TYPE_CHECKING:
+    from ssi_model.explain.schema import ModelInfo
+    from ssi_model.tracking.registry import Registry
 
 app = typer.Typer(
     name="ssi",
@@ -36,7 +40,9 @@ USAGE_EXIT = 2
 
 # Options several commands share, declared once.
 ModelUri = Annotated[
-    str | None, typer.Option(help="Model URI (default: models:/ssi-estimator@champion)")
+    str | None, typer.Option(
+        help="Model: a version (3), an alias (challenger) or a URI (models:/name/3); default: "
+             "the SSI_MODEL_ALIAS (champion) of SSI_MODEL_NAME (ssi-estimator)")
 ]
 BudgetMinutes = Annotated[
     float | None, typer.Option(min=0, help="Weekly time budget for the plan, in minutes")
@@ -234,6 +240,22 @@ def _print_provenance(records: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------------- model
 
 
+def _registry() -> Registry:
+    """The registry of the environment's settings: the one model name (SSI_MODEL_NAME) that
+    train, promote, predict, explain, report and serve act on."""
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import Registry
+    from ssi_model.tracking.store import quiet_mlflow
+
+    quiet_mlflow()  # the entry point: no download progress bars, no telemetry
+    return Registry(get_settings())
+
+
+def _model_label(info: ModelInfo) -> str:
+    """``team-ssi version 3``, or the URI of a model loaded from outside the registry."""
+    return f"{info.name} version {info.version}" if info.version else str(info.name)
+
+
 def _progress() -> Callable[[str], None]:
     def say(message: str) -> None:
         typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, err=True)
@@ -264,17 +286,18 @@ def train(
     cfg = load_config(config)
     if seed is not None:
         cfg = cfg.with_seed(seed)
+    registry = _registry()
     if from_store:
         if data is not None:
             raise _fail("--data and --from-store exclude each other")
         from ssi_model.store.training import train_from_store
 
-        store_run = train_from_store(cfg, progress=_progress())
+        store_run = train_from_store(cfg, registry=registry, progress=_progress())
         _echo(f"store {store_run.store_url}: {store_run.rows} labelled rows, "
               f"fingerprint {store_run.fingerprint}")
         result = store_run.run
     else:
-        result = train_run(cfg, data=data, progress=_progress())
+        result = train_run(cfg, registry=registry, data=data, progress=_progress())
     m = result.metrics
     _echo(
         f"run {result.run_id}: {result.n_train} train / {result.n_holdout} holdout rows, "
@@ -288,7 +311,7 @@ def train(
                                                    "relationships")))
     _echo(f"baselines: linear total MAE {m['baseline_linear_total_mae']:.2f}, "
           f"rule-of-thumb {m['baseline_rule_total_mae']:.2f}")
-    _echo(f"registered {cfg.registered_model} version {result.model_version}")
+    _echo(f"registered {registry.name} version {result.model_version}")
 
 
 @app.command()
@@ -327,15 +350,12 @@ def promote(
         str | None, typer.Option(help="Version to promote (default: the latest)")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Skip the gate (recorded)")] = False,
-    name: Annotated[str | None, typer.Option(help="Registered model name")] = None,
 ) -> None:
-    """Move the `champion` alias to a version if it beats the champion on the same holdout."""
-    from ssi_model.settings import get_settings
-    from ssi_model.tracking.registry import promote as promote_version
-
-    settings = get_settings()
-    model_name = name or settings.ssi_model_name
-    decision = promote_version(model_name, version, alias=settings.ssi_model_alias, force=force)
+    """Move the `champion` alias (SSI_MODEL_ALIAS) of SSI_MODEL_NAME to a version if it beats the
+    champion on the same holdout."""
+    registry = _registry()
+    model_name, alias = registry.name, registry.alias
+    decision = registry.promote(version, force=force)
     if decision.champion_mae:
         _echo("holdout MAE      candidate  champion")
         for target, cand in decision.candidate_mae.items():
@@ -344,14 +364,14 @@ def promote(
         _echo(f"  - {reason}")
     if decision.promoted and decision.previous == decision.version:
         _echo(f"{model_name} version {decision.version} already holds "
-              f"@{settings.ssi_model_alias}; nothing to do")
+              f"@{alias}; nothing to do")
     elif decision.promoted:
         forced = " (forced past the gate)" if decision.forced and decision.reasons else ""
         _echo(f"promoted {model_name} version {decision.version} to "
-              f"@{settings.ssi_model_alias}{forced}; previous: {decision.previous or 'none'}")
+              f"@{alias}{forced}; previous: {decision.previous or 'none'}")
     else:
         _echo(f"refused: {model_name} version {decision.version} stays a candidate; "
-              f"@{settings.ssi_model_alias} is still version {decision.previous or 'unset'}")
+              f"@{alias} is still version {decision.previous or 'unset'}")
         raise typer.Exit(1)
 
 
@@ -367,19 +387,17 @@ def predict(
     from rich.progress import Progress
 
     from ssi_model.io import write_table
-    from ssi_model.settings import get_settings
-    from ssi_model.tracking.batch import load_pyfunc, predict_frame
+    from ssi_model.tracking.batch import predict_frame
     from ssi_model.validation import validate_file
 
     result = validate_file(input)
-    uri = model or get_settings().champion_uri
-    pyfunc = load_pyfunc(uri)
+    estimator, info = _registry().load(model)
     with Progress(transient=True) as bar:
         task = bar.add_task("scoring", total=result.n_clean)
         predictions = predict_frame(
-            pyfunc, result.clean, chunk_size, lambda n: bar.advance(task, n))
+            estimator, result.clean, chunk_size, lambda n: bar.advance(task, n))
     write_table(predictions, out)
-    _echo(f"{result.summary()}; scored {len(predictions)} with {uri} -> {out}")
+    _echo(f"{result.summary()}; scored {len(predictions)} with {_model_label(info)} -> {out}")
     if result.n_quarantined:
         qpath = out.with_name(out.name.split(".")[0] + ".quarantine.csv")
         write_table(result.quarantine, qpath)
@@ -403,21 +421,19 @@ def explain(
     import json
 
     from ssi_model.explain import explain_rows
-    from ssi_model.settings import get_settings
-    from ssi_model.tracking.registry import load_estimator, model_info
     from ssi_model.validation import validate_file
 
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
     result = validate_file(input)
-    uri = model or get_settings().champion_uri
-    estimator = load_estimator(uri)
+    estimator, info = _registry().load(model)
     docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes, target=target,
-                        lang=lang, model_info=model_info(uri, estimator))
+                        lang=lang, model_info=info)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
                               ensure_ascii=False), encoding="utf-8")
-    _echo(f"{result.summary()}; explained {len(docs)} members with {uri} -> {out}")
+    _echo(f"{result.summary()}; explained {len(docs)} members with {_model_label(info)} -> "
+          f"{out}")
     if result.n_quarantined:
         _echo(f"not explained: {result.n_quarantined} invalid rows (run `ssi validate` for "
               "the reasons)")
@@ -452,17 +468,14 @@ def report(
         catalogue = load_catalogue()
         docs = [translate(d, lang, catalogue) for d in docs]
     else:
-        from ssi_model.settings import get_settings
-        from ssi_model.tracking.registry import load_estimator, model_info
         from ssi_model.validation import validate_file
 
         result = validate_file(input)
         if result.n_quarantined:
             _echo(f"{result.summary()}: invalid rows get no page (run `ssi validate`)")
-        uri = model or get_settings().champion_uri
-        estimator = load_estimator(uri)
+        estimator, info = _registry().load(model)
         docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes,
-                            target=target, lang=lang, model_info=model_info(uri, estimator))
+                            target=target, lang=lang, model_info=info)
     pages = write_reports(docs, out)
     _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
 
@@ -485,13 +498,11 @@ def evaluate_levers_command(
     from ssi_model.explain.evaluate import SIMULATOR_CAVEAT, bootstrap_estimators, evaluate_levers
     from ssi_model.model.config import load_config
     from ssi_model.model.holdout import split_holdout
-    from ssi_model.settings import get_settings
     from ssi_model.tracking.data import load_training_data
     from ssi_model.tracking.evaluate import log_lever_quality
-    from ssi_model.tracking.registry import load_estimator
 
-    uri = model or get_settings().champion_uri
-    estimator = load_estimator(uri)
+    registry = _registry()
+    estimator, _ = registry.load(model)
     pair = None
     if stability:
         cfg = load_config(config)
@@ -504,7 +515,7 @@ def evaluate_levers_command(
     _echo(f"Lever quality {SIMULATOR_CAVEAT}.")
     run_id = estimator.meta.get("run_id")
     if run_id:
-        log_lever_quality(run_id, quality)
+        log_lever_quality(registry.client, run_id, quality)
         _echo(f"logged as levers_* metrics to run {run_id} (shown by `ssi evaluate`)")
 
 
@@ -520,7 +531,7 @@ def serve(
     """Serve the champion over HTTP (FastAPI under uvicorn; OpenAPI docs at /docs)."""
     from ssi_model.api import serve as run_server
 
-    run_server(host=host, port=port)
+    run_server(host=host, port=port)  # its app builds the Registry from the same settings
 
 
 def main() -> None:  # pragma: no cover - console entry point

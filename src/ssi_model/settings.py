@@ -15,7 +15,9 @@ class Settings(BaseSettings):
     """Where MLflow lives and which registered model the CLI and the API use.
 
     ``MLFLOW_TRACKING_URI`` overrides the embedded SQLite store everywhere (CLI, API, notebooks,
-    tests); ``SSI_MODEL_NAME`` and ``SSI_MODEL_ALIAS`` choose the model version to serve. The API
+    tests). ``SSI_MODEL_NAME`` is the one name of the registered model: training registers under
+    it and promote, predict, explain, report and the API load it (experiment configs carry no
+    name); ``SSI_MODEL_ALIAS`` is the alias they serve (``tracking.registry.Registry``). The API
     also reads ``SSI_API_KEY`` (when set, ``/v1`` needs it in ``X-API-Key``),
     ``SSI_RELOAD_SECONDS`` (how often it checks whether the alias moved; 0: never),
     ``SSI_MAX_BODY_BYTES`` (JSON bodies) and ``SSI_MAX_UPLOAD_BYTES`` (export uploads).
@@ -32,10 +34,6 @@ class Settings(BaseSettings):
     ssi_max_upload_bytes: int = Field(32 * MiB, alias="SSI_MAX_UPLOAD_BYTES", ge=1024)
     # the key behind pseudonymous member ids from exports; generated on first use, never in git
     ssi_secret_file: Path = Field(Path(".ssi-secret"), alias="SSI_SECRET_FILE")
-
-    @property
-    def champion_uri(self) -> str:
-        return f"models:/{self.ssi_model_name}@{self.ssi_model_alias}"
 
     def resolved_tracking_uri(self) -> str:
         """A relative SQLite path is made absolute, so the store does not move with the cwd."""

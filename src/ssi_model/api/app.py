@@ -23,6 +23,8 @@ from ssi_model.api.deps import API_KEY_HEADER, key_matches, require_api_key
 from ssi_model.api.model_holder import ModelHolder
 from ssi_model.api.routes import explain, export, health, model, predict
 from ssi_model.settings import Settings, get_settings
+from ssi_model.tracking.registry import Registry
+from ssi_model.tracking.store import quiet_mlflow
 
 log = logging.getLogger("ssi_model.api")
 
@@ -70,10 +72,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(watcher, first, return_exceptions=True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     """The API for these settings (default: from the environment, so
-    ``uvicorn --factory ssi_model.api.app:create_app`` works too)."""
+    ``uvicorn --factory ssi_model.api.app:create_app`` works too), serving the alias of
+    ``registry`` (default: the settings' registry)."""
     settings = settings or get_settings()
+    registry = registry or Registry(settings)
     api_key = settings.ssi_api_key or None
     app = FastAPI(
         title="SSI estimator",
@@ -84,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.ssi_max_body_bytes,
     )
     app.state.settings = settings
-    app.state.holder = ModelHolder(settings)
+    app.state.registry = registry
+    app.state.holder = ModelHolder(settings, registry=registry)
     errors.install(app)
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
@@ -105,6 +110,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info")
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_mlflow()  # a server log is no terminal: no download progress bars
     # httptools and uvloop (uvicorn[standard], locked) rather than h11 and asyncio's own loop:
     # about a millisecond less per request, most of what a single-profile prediction costs.
     uvicorn.run(create_app(get_settings()), host=host, port=port, workers=1, http="httptools",

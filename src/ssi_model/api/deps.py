@@ -1,4 +1,5 @@
-"""Dependencies injected into the routes: settings, the model holder, the served model, the key.
+"""Dependencies injected into the routes: settings, the registry, the model holder, the served
+model, the key.
 
 All ``async``: each is a few attribute reads, and FastAPI would run a plain ``def`` dependency in
 the thread pool, a hop that costs more than the whole prediction.
@@ -14,6 +15,7 @@ from fastapi.security import APIKeyHeader
 
 from ssi_model.api.model_holder import ModelHolder, ServedModel
 from ssi_model.settings import Settings
+from ssi_model.tracking.registry import Registry
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -27,12 +29,19 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_registry(request: Request) -> Registry:
+    """The registry the app was built with (its model name and alias are the served ones)."""
+    registry: Registry = request.app.state.registry
+    return registry
+
+
 async def get_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 
 

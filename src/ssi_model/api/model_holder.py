@@ -8,25 +8,24 @@ request sees either the old model or the new one, never a mix. If the new versio
 the old one stays, and ``/v1/model`` and the log say why. With no champion at all the holder holds
 nothing and says what to run.
 
-Serving loads the estimator folder (native LightGBM boosters and a JSON bundle) from the
-version's artifacts with this code's ``SSIEstimator.load``, not the pyfunc wrapper: no code from
-the registry is imported into the server, and nothing is unpickled.
+The model's name and alias are the ``Registry``'s (``SSI_MODEL_NAME``, ``SSI_MODEL_ALIAS``), and it
+loads a version the one way the CLI does too: the estimator folder (native LightGBM boosters and a
+JSON bundle) from the version's artifacts, read by this code's ``SSIEstimator.load``, not the
+pyfunc wrapper: no code from the registry is imported into the server, and nothing is unpickled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,13 +33,13 @@ from ssi_model.api.scoring import predict_records
 from ssi_model.contract import CONTRACT
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.settings import Settings
+from ssi_model.tracking.registry import TRAIN_HINT, NoChampion, Registry
 
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+__all__ = ["TRAIN_HINT", "LoadFailure", "ModelHolder", "NoChampion", "RegistryView",
+           "ServedModel", "check_estimator", "load_served", "run_in_daemon_thread"]
 
 log = logging.getLogger("ssi_model.api.model")
 
-TRAIN_HINT = "train and promote one: `make train promote`"
 T = TypeVar("T")
 
 
@@ -63,10 +62,6 @@ class LoadFailure:
     version: str | None
     message: str
     at: datetime
-
-
-class NoChampion(LookupError):
-    """The alias does not exist (or the registered model does not)."""
 
 
 @dataclass
@@ -93,64 +88,22 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-class MlflowRegistry:
-    """Resolves the alias and loads versions from the configured MLflow registry."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.name = settings.ssi_model_name
-        self.alias = settings.ssi_model_alias
-        self.uri = settings.resolved_tracking_uri()
-        # A server log is no terminal: no progress bars for the artifact downloads.
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-    def _client(self) -> MlflowClient:
-        import mlflow
-
-        return mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
-
-    def resolve_alias(self) -> str:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return str(self._client().get_model_version_by_alias(self.name, self.alias).version)
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE",
-                                  "NOT_FOUND"):
-                raise NoChampion(
-                    f"no champion: registered model '{self.name}' has no version with alias "
-                    f"'{self.alias}'; {TRAIN_HINT}"
-                ) from None
-            raise
-
-    def load_version(self, version: str) -> ServedModel:
-        import mlflow
-        from mlflow.models import Model
-
-        client = self._client()
-        details = client.get_model_version(self.name, version)
-        with tempfile.TemporaryDirectory(prefix="ssi-model-") as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{self.name}/{version}", dst_path=tmp,
-                tracking_uri=self.uri, registry_uri=self.uri))
-            flavor = Model.load(str(local)).flavors.get("python_function", {})
-            folder = flavor.get("artifacts", {}).get("estimator", {}).get("path")
-            if not folder:
-                raise ValueError("the model has no 'estimator' artifact (not an ssi-model pyfunc)")
-            estimator = SSIEstimator.load(local / folder)
-        check_estimator(estimator)
-        meta = estimator.meta
-        metrics = meta.get("holdout_metrics") or {}
-        return ServedModel(
-            estimator=estimator,
-            name=self.name,
-            version=str(version),
-            alias=self.alias,
-            run_id=details.run_id or meta.get("run_id"),
-            trained_at=meta.get("trained_at"),
-            holdout_metrics={str(k): float(v) for k, v in metrics.items()
-                             if isinstance(v, int | float) and math.isfinite(v)},
-            loaded_at=_now(),
-        )
+def load_served(registry: Registry, version: str) -> ServedModel:
+    """Load ``version`` of the registry's model and check that it predicts."""
+    estimator, info = registry.load(version)
+    check_estimator(estimator)
+    metrics = estimator.meta.get("holdout_metrics") or {}
+    return ServedModel(
+        estimator=estimator,
+        name=registry.name,
+        version=str(version),
+        alias=registry.alias,
+        run_id=info.run_id,
+        trained_at=info.trained_at,
+        holdout_metrics={str(k): float(v) for k, v in metrics.items()
+                         if isinstance(v, int | float) and math.isfinite(v)},
+        loaded_at=_now(),
+    )
 
 
 def check_estimator(estimator: SSIEstimator) -> None:
@@ -163,16 +116,24 @@ def check_estimator(estimator: SSIEstimator) -> None:
 
 
 class ModelHolder:
-    """Holds the served model (``current``) and refreshes it from the registry."""
+    """Holds the served model (``current``) and refreshes it from the registry.
 
-    def __init__(self, settings: Settings, *, resolve_alias: AliasResolver | None = None,
+    ``registry`` (default: one for ``settings``) names the model and the alias; tests may pass
+    ``resolve_alias`` and ``load_version`` instead, to play a registry.
+    """
+
+    def __init__(self, settings: Settings, *, registry: Registry | None = None,
+                 resolve_alias: AliasResolver | None = None,
                  load_version: VersionLoader | None = None) -> None:
-        registry = MlflowRegistry(settings)
-        self.name = settings.ssi_model_name
-        self.alias = settings.ssi_model_alias
+        self.name = registry.name if registry else settings.ssi_model_name
+        self.alias = registry.alias if registry else settings.ssi_model_alias
         self.reload_seconds = settings.ssi_reload_seconds
-        self._resolve_alias = resolve_alias or registry.resolve_alias
-        self._load_version = load_version or registry.load_version
+        if resolve_alias is None or load_version is None:
+            registry = registry or Registry(settings)
+            resolve_alias = resolve_alias or registry.resolve
+            load_version = load_version or functools.partial(load_served, registry)
+        self._resolve_alias = resolve_alias
+        self._load_version = load_version
         self.current: ServedModel | None = None
         self.view = RegistryView()
         self._refreshing = threading.Lock()

@@ -65,7 +65,6 @@ class BaselineConfig(_Strict):
 class ExperimentConfig(_Strict):
     name: str
     mlflow_experiment: str = "ssi-model"
-    registered_model: str = "ssi-estimator"
     seed: int = 42
     data: DataConfig = DataConfig()
     features: FeatureConfig = FeatureConfig()
@@ -107,6 +106,9 @@ def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_config(path: str | Path) -> ExperimentConfig:
     path = Path(path).resolve()
     raw = _load_raw(path)
+    if "registered_model" in raw:  # an experiment no longer names the model: one name, one place
+        raise UserError(f"{path}: registered_model is not an experiment key; the registered "
+                        "model's name is SSI_MODEL_NAME (default ssi-estimator)")
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

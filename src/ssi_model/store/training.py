@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssi_model.model.config import ExperimentConfig
+from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import Progress, RunResult
 
 
@@ -23,11 +24,10 @@ class StoreRun:
     fingerprint: str
 
 
-def train_from_store(config: ExperimentConfig, *, url: str | None = None,
-                     progress: Progress | None = None) -> StoreRun:
-    import mlflow
-
+def train_from_store(config: ExperimentConfig, *, registry: Registry | None = None,
+                     url: str | None = None, progress: Progress | None = None) -> StoreRun:
     from ssi_model.io import write_table
+    from ssi_model.settings import get_settings
     from ssi_model.store.repository import SnapshotStore
     from ssi_model.tracking.runs import train_run
 
@@ -38,8 +38,9 @@ def train_from_store(config: ExperimentConfig, *, url: str | None = None,
     say(f"{len(rows)} labelled rows from {store_url}")
     with tempfile.TemporaryDirectory() as tmp:
         path = write_table(rows, Path(tmp) / "store.parquet")
-        run = train_run(config, data=path, progress=progress)
-    client = mlflow.MlflowClient()
+        registry = registry or Registry(get_settings())
+        run = train_run(config, registry=registry, data=path, progress=progress)
+    client = registry.client
     client.set_tag(run.run_id, "data_source", f"store:{store_url}")
     client.set_tag(run.run_id, "store_url", store_url)
     client.log_param(run.run_id, "store_rows", len(rows))

@@ -1,31 +1,25 @@
-"""Batch scoring through the registered pyfunc, in chunks (progress reported per chunk)."""
+"""Batch scoring in chunks (progress reported per chunk), and the pyfunc's input typing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PyFuncModel
 
 from ssi_model.contract import CONTRACT
-from ssi_model.errors import UserError
-from ssi_model.tracking.store import configure_mlflow
 
 
-def load_pyfunc(model_uri: str) -> PyFuncModel:
-    configure_mlflow()
-    try:
-        return mlflow.pyfunc.load_model(model_uri)
-    except MlflowException as exc:
-        hint = " (train and promote one: `make train promote`)" if "@" in model_uri else ""
-        raise UserError(f"cannot load model {model_uri}: {exc.message}{hint}") from None
+class Predicts(Protocol):
+    """An SSIEstimator, or the pyfunc MLflow loads: contract rows in, prediction table out."""
+
+    def predict(self, rows: pd.DataFrame, /) -> Any: ...
 
 
 def to_model_input(rows: pd.DataFrame) -> pd.DataFrame:
-    """Typed contract rows → the plain dtypes of the model signature (float64, object)."""
+    """Contract rows, typed or as a client read them (int64, float64 with NaN, Int64, boolean,
+    category, strings), → plain dtypes: float64 with NaN for numbers, object with None else."""
     cols = [c for c in CONTRACT.input_columns if c in rows.columns and c != "snapshot_date"]
     out = {}
     for c in cols:
@@ -38,7 +32,7 @@ def to_model_input(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict_frame(
-    model: PyFuncModel,
+    model: Predicts,
     rows: pd.DataFrame,
     chunk_size: int = 50_000,
     advance: Callable[[int], None] | None = None,

@@ -7,6 +7,7 @@ can say how far the model is from the best any model could do: its MAE as a rati
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
+from mlflow.entities import Metric
 
 from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
@@ -24,9 +26,10 @@ from ssi_model.model.estimator import TOTAL
 from ssi_model.model.holdout import observed_frame, split_holdout
 from ssi_model.model.metrics import point_metrics
 from ssi_model.model.train import fit_estimator
+from ssi_model.settings import get_settings
 from ssi_model.tracking.data import load_training_data
 from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, data_fingerprint
-from ssi_model.tracking.store import configure_mlflow
+from ssi_model.tracking.store import client_for
 
 if TYPE_CHECKING:
     from ssi_model.explain.evaluate import LeverQuality
@@ -45,12 +48,12 @@ class Evaluation:
     report: Path
 
 
-def latest_run_id(experiment: str = "ssi-model") -> str:
-    configure_mlflow()
-    exp = mlflow.get_experiment_by_name(experiment)
-    runs = [] if exp is None else mlflow.search_runs(
+def latest_run_id(experiment: str = "ssi-model", client: mlflow.MlflowClient | None = None) -> str:
+    client = client or client_for(get_settings())
+    exp = client.get_experiment_by_name(experiment)
+    runs = [] if exp is None else client.search_runs(
         [exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+        order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
         raise UserError("no finished training run found: run `make train` first")
     return str(runs[0].info.run_id)
@@ -114,15 +117,16 @@ def evaluate_run(run_id: str | None, out: Path, *, with_learning_curve: bool = T
                  sizes: tuple[int, ...] = LEARNING_CURVE_SIZES,
                  progress: Progress | None = None) -> Evaluation:
     say = progress or (lambda _m: None)
-    configure_mlflow()
-    client = mlflow.MlflowClient()
-    run_id = run_id or latest_run_id()
+    client = client_for(get_settings())
+    run_id = run_id or latest_run_id(client=client)
     run = client.get_run(run_id)
     metrics = run.data.metrics
-    config = ExperimentConfig.model_validate(_load_config_artifact(run_id))
+    logged = _load_config_artifact(client, run_id)
+    logged.pop("registered_model", None)  # runs before the name moved to SSI_MODEL_NAME
+    config = ExperimentConfig.model_validate(logged)
     out.mkdir(parents=True, exist_ok=True)
-    holdout = pd.read_parquet(
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))
+    with tempfile.TemporaryDirectory(prefix="ssi-holdout-") as tmp:
+        holdout = pd.read_parquet(client.download_artifacts(run_id, HOLDOUT_ARTIFACT, tmp))
     floor = noise_floor(holdout)
 
     curve = None
@@ -141,29 +145,30 @@ def evaluate_run(run_id: str | None, out: Path, *, with_learning_curve: bool = T
     for name in ("predicted_vs_reported.png", "residuals.png", "feature_importance.png",
                  "shap_summary.png"):
         try:
-            local = mlflow.artifacts.download_artifacts(run_id=run_id,
-                                                        artifact_path=f"plots/{name}",
-                                                        dst_path=str(out))
+            local = client.download_artifacts(run_id, f"plots/{name}", str(out))
             Path(local).replace(out / name)
         except Exception:
             continue
 
     report = out / "evaluation.md"
     report.write_text(_markdown(run_id, run.data.tags, metrics, floor, curve), encoding="utf-8")
-    mlflow.log_artifacts(str(out), artifact_path="evaluation", run_id=run_id)
+    client.log_artifacts(run_id, str(out), artifact_path="evaluation")
     if floor:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_metrics({f"noise_floor_{t}_mae": v for t, v in floor.items()})
-            mlflow.log_metrics({f"{t}_mae_over_floor": metrics[f"{t}_mae"] / v
-                                for t, v in floor.items() if v > 0})
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[
+            *(Metric(f"noise_floor_{t}_mae", v, now, 0) for t, v in floor.items()),
+            *(Metric(f"{t}_mae_over_floor", metrics[f"{t}_mae"] / v, now, 0)
+              for t, v in floor.items() if v > 0)])
     return Evaluation(run_id=run_id, metrics=metrics, noise_floor=floor, learning_curve=curve,
                       report=report)
 
 
-def _load_config_artifact(run_id: str) -> dict[str, object]:
+def _load_config_artifact(client: mlflow.MlflowClient, run_id: str) -> dict[str, object]:
     import yaml
 
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
+    with tempfile.TemporaryDirectory(prefix="ssi-config-") as tmp:
+        text = Path(client.download_artifacts(run_id, "config.yaml", tmp)).read_text(
+            encoding="utf-8")
     loaded = yaml.safe_load(text)
     return dict(loaded)
 
@@ -244,17 +249,17 @@ LEVER_FIGURES = (
 )
 
 
-def log_lever_quality(run_id: str, quality: LeverQuality) -> dict[str, float]:
+def log_lever_quality(client: mlflow.MlflowClient, run_id: str,
+                      quality: LeverQuality) -> dict[str, float]:
     """Log ``ssi evaluate-levers``' figures to a training run, as ``levers_*`` metrics.
 
     The evaluation report of that run (``ssi evaluate``) then shows them in its lever section.
     """
     from mlflow.entities import Metric
 
-    configure_mlflow()
     metrics = quality.metrics()
     stamp = int(time.time() * 1000)
-    mlflow.MlflowClient().log_batch(
+    client.log_batch(
         run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()])
     return metrics
 

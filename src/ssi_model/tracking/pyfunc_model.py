@@ -1,7 +1,12 @@
 """The MLflow pyfunc, logged as code (models-from-code): no pickled objects in the model.
 
+It is for MLflow's own clients (``mlflow.pyfunc.load_model``, ``mlflow models predict``, Spark);
+the CLI and the API load the estimator folder directly (``Registry.load``).
+
 Its artifact ``estimator`` is the folder SSIEstimator.save writes (native LightGBM text boosters
-and a JSON bundle); ``predict`` takes contract rows and returns the prediction table.
+and a JSON bundle); ``predict`` takes contract rows as a client reads them (a CSV through pandas:
+int64, or float64 where a cell is blank; Parquet: Int64, boolean, category) and returns the
+prediction table.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.tracking.batch import to_model_input
 
 
 class SSIPyfuncModel(PythonModel):
@@ -23,7 +29,8 @@ class SSIPyfuncModel(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
     ) -> pd.DataFrame:
-        return self.estimator.predict(model_input)
+        # The signature declares the inputs `any`: the contract's kinds are applied here.
+        return self.estimator.predict(to_model_input(pd.DataFrame(model_input)))
 
 
 mlflow.models.set_model(SSIPyfuncModel())

@@ -1,14 +1,27 @@
-"""The registry: loading a model version, and promoting one to the ``champion`` alias.
+"""The model registry: one registered model, resolved, loaded, registered and promoted.
+
+``Registry(settings)`` is the one place that knows the model's name (``SSI_MODEL_NAME``, default
+``ssi-estimator``) and alias (``SSI_MODEL_ALIAS``, default ``champion``); training, ``promote``,
+``predict``, ``explain``, ``report`` and the API are all handed one. It talks to MLflow through
+its own ``MlflowClient`` for the configured store and never touches MLflow's global tracking URI
+or the environment.
+
+Loading reads the estimator folder (native LightGBM boosters and a JSON bundle) from a version's
+artifacts with this code's ``SSIEstimator.load``: no code logged with the model is imported and
+nothing is unpickled. The pyfunc logged beside it is for MLflow's own clients
+(``mlflow.pyfunc.load_model``, ``mlflow models predict``, Spark).
 
 Promotion is a gate, not a button: the candidate and the current champion are scored on the same
 holdout rows (the candidate run's logged holdout), and the alias moves only if the candidate's MAE
 of the total is no worse and no pillar's MAE is more than 5 % worse. The first version must beat
-both baselines. ``--force`` overrides the gate and is recorded on the version.
+both baselines. ``force`` overrides the gate and is recorded on the version.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +34,19 @@ from ssi_model.errors import UserError
 from ssi_model.explain.schema import ModelInfo
 from ssi_model.model.estimator import TOTAL, SSIEstimator
 from ssi_model.model.holdout import holdout_metrics
-from ssi_model.tracking.runs import HOLDOUT_ARTIFACT
-from ssi_model.tracking.store import configure_mlflow
+from ssi_model.settings import Settings, get_settings
+from ssi_model.tracking.store import client_for
 
 PILLAR_TOLERANCE = 1.05
+TRAIN_HINT = "train and promote one: `make train promote`"
+MODEL_ARTIFACT = "ssi-estimator"
+"""Where a run keeps its model (the pyfunc folder), whatever the registered name."""
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
+
+
+class NoChampion(UserError, LookupError):
+    """The alias does not exist (or the registered model does not)."""
 
 
 @dataclass
@@ -38,64 +60,193 @@ class Decision:
     forced: bool = False
 
 
-def load_estimator(model_uri: str) -> SSIEstimator:
-    """The SSIEstimator behind a pyfunc model URI (models:/name@alias, models:/name/3, ...)."""
-    configure_mlflow()
-    try:
-        model = mlflow.pyfunc.load_model(model_uri)
-    except MlflowException as exc:
-        raise UserError(f"cannot load model {model_uri}: {exc.message}") from None
-    estimator: SSIEstimator = model.unwrap_python_model().estimator
-    return estimator
+class Registry:
+    """The registered model of these settings, in the store of these settings."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.name = settings.ssi_model_name
+        self.alias = settings.ssi_model_alias
+        self.tracking_uri = settings.resolved_tracking_uri()
+        self.client = client_for(settings)
 
-def model_info(model_uri: str, estimator: SSIEstimator) -> ModelInfo:
-    """Name, version, run and training date of a registry URI, for explanations and reports."""
-    name, version = None, None
-    if model_uri.startswith("models:/"):
-        ref = model_uri[len("models:/"):]
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
+    @property
+    def champion_uri(self) -> str:
+        """``models:/<name>@<alias>``: what MLflow's own clients load."""
+        return f"models:/{self.name}@{self.alias}"
+
+    def version_uri(self, version: str) -> str:
+        return f"models:/{self.name}/{version}"
+
+    # -- which version ---------------------------------------------------------------------------
+
+    def resolve(self, ref: str | None = None) -> str:
+        """The version ``ref`` names: a version number, an alias, or None for the configured
+        alias. Raises NoChampion when the alias is not set, UserError for an unknown version."""
+        return self._resolve(self.name, ref or self.alias)
+
+    def _resolve(self, name: str, ref: str) -> str:
+        if ref.isdigit():
             try:
-                version = str(_client().get_model_version_by_alias(name, alias).version)
-            except MlflowException:
-                version = None
-        elif "/" in ref:
-            name, version = ref.split("/", 1)
-    return ModelInfo(
-        name=name or model_uri,
-        version=version,
-        run_id=estimator.meta.get("run_id"),
-        trained_at=estimator.meta.get("trained_at"),
-    )
+                self.client.get_model_version(name, ref)
+            except MlflowException as exc:
+                if exc.error_code in _NOT_FOUND:
+                    raise UserError(f"registered model '{name}' has no version {ref}") from None
+                raise
+            return ref
+        try:
+            return str(self.client.get_model_version_by_alias(name, ref).version)
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                raise NoChampion(
+                    f"no {ref}: registered model '{name}' has no version with alias "
+                    f"'{ref}'; {TRAIN_HINT}"
+                ) from None
+            raise
+
+    def latest_version(self) -> str:
+        versions = self.client.search_model_versions(f"name='{self.name}'")
+        if not versions:
+            raise UserError(f"no registered versions of {self.name}: run `make train` first")
+        return str(max(int(v.version) for v in versions))
+
+    def alias_version(self) -> str | None:
+        """The version the alias points to, or None when it is not set."""
+        try:
+            return self.resolve()
+        except NoChampion:
+            return None
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def load(self, ref: str | None = None) -> tuple[SSIEstimator, ModelInfo]:
+        """The estimator ``ref`` names and what explanations say about it.
+
+        ``ref``: None (the configured alias), a version number, an alias, or a model URI
+        (``models:/other-name/3``, ``models:/other-name@challenger``, ``runs:/<id>/ssi-estimator``,
+        a local folder) to load something else on purpose.
+        """
+        name, version = self.name, None
+        if ref is not None and ("/" in ref or ":" in ref):
+            match = _MODELS_URI.match(ref)
+            if match is None:  # runs:/..., a folder: no registry version to report
+                estimator = self._load_uri(ref)
+                return estimator, _info(ref, None, estimator)
+            name = match["name"]
+            version = self._resolve(name, match["version"] or match["alias"])
+        else:
+            version = self.resolve(ref)
+        # The resolved version, not the alias: the alias may move while the files download.
+        # Its files are found through this client: MLflow resolves a models:/ URI with the
+        # global registry URI, whatever registry_uri it is given.
+        source = self.client.get_model_version_download_uri(name, version)
+        estimator = self._load_uri(source, label=f"models:/{name}/{version}")
+        return estimator, _info(name, version, estimator)
+
+    def _load_uri(self, uri: str, *, label: str | None = None) -> SSIEstimator:
+        from mlflow.models import Model
+
+        with tempfile.TemporaryDirectory(prefix="ssi-model-") as tmp:
+            try:
+                local = Path(mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=tmp, tracking_uri=self.tracking_uri,
+                    registry_uri=self.tracking_uri))
+                flavor = Model.load(str(local)).flavors.get("python_function", {})
+            except MlflowException as exc:
+                raise UserError(f"cannot load model {label or uri}: {exc.message}") from None
+            folder = flavor.get("artifacts", {}).get("estimator", {}).get("path")
+            if not folder:
+                raise UserError(f"{label or uri} has no 'estimator' artifact (not an ssi-model "
+                                "pyfunc)")
+            return SSIEstimator.load(local / folder)  # read fully before the folder goes
+
+    # -- registering and promoting ---------------------------------------------------------------
+
+    def register(self, run_id: str, *, tags: dict[str, str] | None = None) -> str:
+        """A new version of the model from the run's ``ssi-estimator`` folder; its number."""
+        try:
+            self.client.create_registered_model(self.name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        version = self.client.create_model_version(
+            self.name, source=f"{artifact_uri.rstrip('/')}/{MODEL_ARTIFACT}", run_id=run_id,
+            tags=tags)
+        return str(version.version)
+
+    def promote(self, version: str | None = None, *, force: bool = False) -> Decision:
+        """Move the alias to ``version`` (default: the latest) if it passes the gate."""
+        client = self.client
+        version = self.resolve(version) if version else self.latest_version()
+        previous = self.alias_version()
+        decision = Decision(promoted=False, version=version, previous=previous, forced=force)
+
+        if previous == version:
+            decision.promoted = True  # nothing to move: the alias already points here
+            return decision
+
+        if previous is None:
+            decision.reasons += self._baseline_check(version)
+        else:
+            holdout = self._holdout_of(version)
+            decision.candidate_mae = _maes(self.load(version)[0], holdout)
+            decision.champion_mae = _maes(self.load(previous)[0], holdout)
+            cand, champ = decision.candidate_mae, decision.champion_mae
+            if cand[TOTAL] > champ[TOTAL] + 1e-9:
+                decision.reasons.append(
+                    f"total: MAE {cand[TOTAL]:.3f} is worse than the champion's {champ[TOTAL]:.3f}"
+                )
+            for p in PILLARS:
+                if cand[p] > PILLAR_TOLERANCE * champ[p] + 1e-9:
+                    decision.reasons.append(
+                        f"{p}: MAE {cand[p]:.3f} is more than 5 % worse than the champion's "
+                        f"{champ[p]:.3f}"
+                    )
+
+        if decision.reasons and not force:
+            return decision
+        client.set_registered_model_alias(self.name, self.alias, version)
+        client.set_model_version_tag(self.name, version, "promotion", json.dumps({
+            "forced": force,
+            "previous": previous,
+            "gate_failures": decision.reasons,
+            "candidate_mae": decision.candidate_mae,
+            "champion_mae": decision.champion_mae,
+        }))
+        decision.promoted = True
+        return decision
+
+    def _run_of(self, version: str) -> str:
+        run_id = self.client.get_model_version(self.name, version).run_id
+        if not run_id:
+            raise UserError(f"{self.name} version {version} has no run, so no holdout and no "
+                            "baseline metrics to compare with")
+        return str(run_id)
+
+    def _holdout_of(self, version: str) -> pd.DataFrame:
+        from ssi_model.tracking.runs import HOLDOUT_ARTIFACT
+
+        with tempfile.TemporaryDirectory(prefix="ssi-holdout-") as tmp:
+            local = self.client.download_artifacts(self._run_of(version), HOLDOUT_ARTIFACT, tmp)
+            return pd.read_parquet(Path(local))
+
+    def _baseline_check(self, version: str) -> list[str]:
+        metrics = self.client.get_run(self._run_of(version)).data.metrics
+        problems = []
+        for target in (TOTAL, *PILLARS):
+            model = metrics[f"{target}_mae"]
+            for tag in ("linear", "rule"):
+                base = metrics[f"baseline_{tag}_{target}_mae"]
+                if not model < base:
+                    problems.append(
+                        f"{target}: MAE {model:.3f} does not beat the {tag} baseline ({base:.3f})"
+                    )
+        return problems
 
 
-def _client() -> mlflow.MlflowClient:
-    configure_mlflow()
-    return mlflow.MlflowClient()
-
-
-def champion_version(name: str, alias: str = "champion") -> str | None:
-    try:
-        return str(_client().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
-def latest_version(name: str) -> str:
-    versions = _client().search_model_versions(f"name='{name}'")
-    if not versions:
-        raise UserError(f"no registered versions of {name}: run `make train` first")
-    return str(max(int(v.version) for v in versions))
-
-
-def _holdout_of(name: str, version: str) -> pd.DataFrame:
-    client = _client()
-    run_id = client.get_model_version(name, version).run_id
-    if not run_id:
-        raise UserError(f"{name} version {version} has no run, so no holdout to compare on")
-    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT)
-    return pd.read_parquet(Path(local))
+def _info(name: str, version: str | None, estimator: SSIEstimator) -> ModelInfo:
+    return ModelInfo(name=name, version=version, run_id=estimator.meta.get("run_id"),
+                     trained_at=estimator.meta.get("trained_at"))
 
 
 def _maes(estimator: SSIEstimator, holdout: pd.DataFrame) -> dict[str, float]:
@@ -103,67 +254,7 @@ def _maes(estimator: SSIEstimator, holdout: pd.DataFrame) -> dict[str, float]:
     return {t: metrics[f"{t}_mae"] for t in (TOTAL, *PILLARS)}
 
 
-def _baseline_check(name: str, version: str) -> list[str]:
-    client = _client()
-    run_id = client.get_model_version(name, version).run_id
-    if not run_id:
-        return [f"version {version} has no run, so no baseline metrics to compare with"]
-    metrics = client.get_run(run_id).data.metrics
-    problems = []
-    for target in (TOTAL, *PILLARS):
-        model = metrics[f"{target}_mae"]
-        for tag in ("linear", "rule"):
-            base = metrics[f"baseline_{tag}_{target}_mae"]
-            if not model < base:
-                problems.append(
-                    f"{target}: MAE {model:.3f} does not beat the {tag} baseline ({base:.3f})"
-                )
-    return problems
-
-
-def promote(name: str, version: str | None = None, *, alias: str = "champion",
-            force: bool = False) -> Decision:
-    client = _client()
-    version = version or latest_version(name)
-    try:
-        client.get_model_version(name, version)
-    except MlflowException:
-        raise UserError(f"{name} has no version {version}") from None
-    previous = champion_version(name, alias)
-    decision = Decision(promoted=False, version=version, previous=previous, forced=force)
-
-    if previous == version:
-        decision.promoted = True  # nothing to move: the alias already points here
-        return decision
-
-    if previous is None:
-        decision.reasons += _baseline_check(name, version)
-    else:
-        holdout = _holdout_of(name, version)
-        decision.candidate_mae = _maes(load_estimator(f"models:/{name}/{version}"), holdout)
-        decision.champion_mae = _maes(load_estimator(f"models:/{name}/{previous}"), holdout)
-        cand, champ = decision.candidate_mae, decision.champion_mae
-        if cand[TOTAL] > champ[TOTAL] + 1e-9:
-            decision.reasons.append(
-                f"total: MAE {cand[TOTAL]:.3f} is worse than the champion's {champ[TOTAL]:.3f}"
-            )
-        for p in PILLARS:
-            if cand[p] > PILLAR_TOLERANCE * champ[p] + 1e-9:
-                decision.reasons.append(
-                    f"{p}: MAE {cand[p]:.3f} is more than 5 % worse than the champion's "
-                    f"{champ[p]:.3f}"
-                )
-
-    if decision.reasons and not force:
-        return decision
-    client.set_registered_model_alias(name, alias, version)
-    client.set_model_version_tag(name, version, "promotion", json.dumps({
-        "forced": force,
-        "previous": previous,
-        "gate_failures": decision.reasons,
-        "candidate_mae": decision.candidate_mae,
-        "champion_mae": decision.champion_mae,
-    }))
-    decision.promoted = True
-    return decision
-
+def load_estimator(ref: str | None = None, settings: Settings | None = None) -> SSIEstimator:
+    """The estimator ``ref`` names (see ``Registry.load``), in the store of ``settings``
+    (default: the environment's). For notebooks and tests; commands hold a Registry."""
+    return Registry(settings or get_settings()).load(ref)[0]

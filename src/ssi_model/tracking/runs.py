@@ -4,7 +4,7 @@
 quarantine is reported and logged, never trained on), holds out members by a hash of their id,
 fits the estimator and the two baselines on the rest, scores all three on the holdout, and logs
 config, data fingerprint, metrics, plots, the holdout rows and the model (registered as a new
-version of ``ssi-estimator``).
+version of the registry's model, ``SSI_MODEL_NAME``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from typing import Any
 import mlflow
 import pandas as pd
 import yaml
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.model.baselines import linear_baseline, predict_linear, rule_of_thumb
@@ -35,10 +37,13 @@ from ssi_model.model.holdout import (
     split_holdout,
 )
 from ssi_model.model.train import fit_estimator, labels_frame
+from ssi_model.settings import get_settings
 from ssi_model.tracking import plots
 from ssi_model.tracking.batch import to_model_input
 from ssi_model.tracking.data import load_training_data
-from ssi_model.tracking.store import configure_mlflow, use_experiment
+from ssi_model.tracking.registry import MODEL_ARTIFACT, Registry
+from ssi_model.tracking.store import ensure_experiment
+from ssi_model.validation import ValidationResult
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -67,12 +72,28 @@ def data_fingerprint(rows: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+
+
+
+
+
+
+
+
+
+
 def model_signature() -> ModelSignature:
-    """Input and output schema from the contract: every input optional but member_id."""
-    kinds = {"int": "double", "float": "double", "bool": "boolean", "category": "string",
-             "string": "string", "date": "datetime"}
+    """Input and output schema from the contract: every input optional but member_id.
+
+    The inputs are declared ``any``, not ``long`` or ``double``: MLflow's schema enforcement
+    refuses int64 for ``double`` ("Can not safely convert int64 to float64") and NaN floats or
+    nullable Int64/boolean for ``long``/``boolean``, yet a contract CSV read by pandas has int64
+    columns where every cell is filled and float64 where one is blank, and Parquet has Int64,
+    boolean and category columns. The pyfunc types the columns by the contract itself
+    (``to_model_input``), so MLflow's clients can score any contract file unchanged.
+    """
     inputs = Schema([
-        ColSpec(kinds[CONTRACT[c].kind], c, required=CONTRACT[c].required and c == "member_id")
+        ColSpec(AnyType(), c, required=c == "member_id")
         for c in CONTRACT.input_columns if c != "snapshot_date"
     ])
     outputs = Schema([ColSpec("string" if c == "member_id" else "double", c)
@@ -99,13 +120,20 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 def train_run(
     config: ExperimentConfig,
     *,
+    registry: Registry | None = None,
     data: Path | None = None,
     register: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
+    """Train, log the run to the registry's store and register a new version of its model.
+
+    ``registry`` (default: from the environment's Settings) says where and under which name; the
+    run is written through its client, so MLflow's global tracking URI is neither read nor set.
+    """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    configure_mlflow()
+    registry = registry or Registry(get_settings())
+    client = registry.client
     say("reading and validating data")
     validated, source = load_training_data(config, data)
     train, holdout = split_holdout(validated.clean, config.data.holdout_share)
@@ -117,93 +145,130 @@ def train_run(
             "holdout); need at least 100 and 20"
         )
 
-    use_experiment(config.mlflow_experiment)
-    with mlflow.start_run(run_name=config.name) as run, tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        fingerprint = data_fingerprint(validated.clean)
-        mlflow.set_tags({
-            "data_source": source,
+    experiment_id = ensure_experiment(client, config.mlflow_experiment)
+    run = client.create_run(experiment_id, run_name=config.name)
+    run_id = run.info.run_id
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = _tracked_run(config, registry, run_id, validated, source, train, holdout,
+                                  Path(tmp), register=register, say=say, started=started)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return result
+
+
+def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
+                 validated: ValidationResult, source: str, train: pd.DataFrame,
+                 holdout: pd.DataFrame, tmpdir: Path, *, register: bool, say: Progress,
+                 started: float) -> RunResult:
+    client = registry.client
+    fingerprint = data_fingerprint(validated.clean)
+    _log(client, run_id, tags={
+        "data_source": source,
+        "data_fingerprint": fingerprint,
+        "experiment_config": config.name,
+    })
+    params: dict[str, Any] = {k: str(v)[:500] for k, v in _flatten(
+        "", config.model_dump(mode="json"), {}).items()}
+    params.update({"n_read": validated.n_read, "n_quarantined": validated.n_quarantined,
+                   "n_train": len(train), "n_holdout": len(holdout)})
+    _log(client, run_id, params=params)
+    client.log_text(run_id, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
+                    "config.yaml")
+    if validated.n_quarantined:
+        validated.quarantine.to_csv(tmpdir / "quarantine.csv", index=False)
+        client.log_artifact(run_id, str(tmpdir / "quarantine.csv"), "data")
+        client.log_dict(run_id, dict(validated.rule_counts()), "data/quarantine_reasons.json")
+
+    say(f"training on {len(train)} rows")
+    fit = fit_estimator(train, config, progress=say)
+    estimator = fit.estimator
+    estimator.meta.update({"data_fingerprint": fingerprint, "run_id": run_id})
+
+    say("scoring the holdout and the baselines")
+    metrics, predicted = holdout_metrics(estimator, holdout)
+    features_train = estimator.features(train)
+    linear = linear_baseline(features_train, labels_frame(train), estimator.blocks,
+                             estimator.builder.categorical_features_,
+                             config.baselines.linear_alpha)
+    metrics.update(baseline_metrics(
+        predict_linear(linear, estimator.features(holdout), estimator.blocks),
+        rule_of_thumb(holdout), holdout))
+    metrics.update({f"cv_{p}_mae": v for p, v in fit.cv_mae.items()})
+    _log(client, run_id, metrics=metrics)
+
+    say("plots")
+    observed = observed_frame(holdout)
+    for name, draw in (
+        ("predicted_vs_reported.png",
+         lambda p: plots.predicted_vs_reported(observed, predicted, p)),
+        ("residuals.png", lambda p: plots.residuals(observed, predicted, p)),
+        ("feature_importance.png", lambda p: plots.feature_importance(estimator, p)),
+        ("shap_summary.png", lambda p: plots.shap_summary(estimator, holdout, p)),
+    ):
+        client.log_artifact(run_id, str(draw(tmpdir / name)), "plots")
+
+    holdout_path = tmpdir / "holdout.parquet"
+    holdout.to_parquet(holdout_path, index=False)
+    client.log_artifact(run_id, str(holdout_path), "holdout")
+
+    say("logging the model")
+    estimator.meta["holdout_metrics"] = {
+        k: round(v, 4) for k, v in metrics.items()
+        if k.split("_")[0] in (TOTAL, *PILLARS) and k.count("_") == 1
+    }
+    # Saved here and uploaded through the client (mlflow.pyfunc.log_model would need the global
+    # tracking URI); the registry version points at the run's folder.
+    model_path = tmpdir / MODEL_ARTIFACT
+    mlflow.pyfunc.save_model(
+        str(model_path),
+        python_model=str(PYFUNC_CODE),
+        artifacts={"estimator": str(estimator.save(tmpdir / "estimator"))},
+        code_paths=[str(PACKAGE_DIR)],
+        signature=model_signature(),
+        input_example=input_example(holdout),
+        pip_requirements=_pip_requirements(),
+    )
+    client.log_artifacts(run_id, str(model_path), MODEL_ARTIFACT)
+    version = ""
+    if register:
+        version = registry.register(run_id, tags={
             "data_fingerprint": fingerprint,
-            "experiment_config": config.name,
+            "holdout_metrics": json.dumps(estimator.meta["holdout_metrics"]),
         })
-        mlflow.log_params({k: str(v)[:500] for k, v in _flatten(
-            "", config.model_dump(mode="json"), {}).items()})
-        mlflow.log_params({"n_read": validated.n_read, "n_quarantined": validated.n_quarantined,
-                           "n_train": len(train), "n_holdout": len(holdout)})
-        mlflow.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
-                        "config.yaml")
-        if validated.n_quarantined:
-            validated.quarantine.to_csv(tmpdir / "quarantine.csv", index=False)
-            mlflow.log_artifact(str(tmpdir / "quarantine.csv"), "data")
-            mlflow.log_dict(dict(validated.rule_counts()), "data/quarantine_reasons.json")
-
-        say(f"training on {len(train)} rows")
-        fit = fit_estimator(train, config, progress=say)
-        estimator = fit.estimator
-        estimator.meta.update({"data_fingerprint": fingerprint, "run_id": run.info.run_id})
-
-        say("scoring the holdout and the baselines")
-        metrics, predicted = holdout_metrics(estimator, holdout)
-        features_train = estimator.features(train)
-        linear = linear_baseline(features_train, labels_frame(train), estimator.blocks,
-                                 estimator.builder.categorical_features_,
-                                 config.baselines.linear_alpha)
-        metrics.update(baseline_metrics(
-            predict_linear(linear, estimator.features(holdout), estimator.blocks),
-            rule_of_thumb(holdout), holdout))
-        metrics.update({f"cv_{p}_mae": v for p, v in fit.cv_mae.items()})
-        mlflow.log_metrics(metrics)
-
-        say("plots")
-        observed = observed_frame(holdout)
-        for name, draw in (
-            ("predicted_vs_reported.png",
-             lambda p: plots.predicted_vs_reported(observed, predicted, p)),
-            ("residuals.png", lambda p: plots.residuals(observed, predicted, p)),
-            ("feature_importance.png", lambda p: plots.feature_importance(estimator, p)),
-            ("shap_summary.png", lambda p: plots.shap_summary(estimator, holdout, p)),
-        ):
-            mlflow.log_artifact(str(draw(tmpdir / name)), "plots")
-
-        holdout_path = tmpdir / "holdout.parquet"
-        holdout.to_parquet(holdout_path, index=False)
-        mlflow.log_artifact(str(holdout_path), "holdout")
-
-        say("logging the model")
-        estimator.meta["holdout_metrics"] = {
-            k: round(v, 4) for k, v in metrics.items()
-            if k.split("_")[0] in (TOTAL, *PILLARS) and k.count("_") == 1
-        }
-        model_dir = estimator.save(tmpdir / "estimator")
-        info = mlflow.pyfunc.log_model(
-            name="ssi-estimator",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"estimator": str(model_dir)},
-            code_paths=[str(PACKAGE_DIR)],
-            signature=model_signature(),
-            input_example=input_example(holdout),
-            registered_model_name=config.registered_model if register else None,
-            pip_requirements=_pip_requirements(),
-        )
-        version = str(info.registered_model_version or "")
-        if register and version:
-            client = mlflow.MlflowClient()
-            client.set_model_version_tag(config.registered_model, version, "data_fingerprint",
-                                         fingerprint)
-            client.set_model_version_tag(config.registered_model, version, "holdout_metrics",
-                                         json.dumps(estimator.meta["holdout_metrics"]))
-        seconds = time.perf_counter() - started
-        mlflow.log_metric("train_seconds", seconds)
+    seconds = time.perf_counter() - started
+    _log(client, run_id, metrics={"train_seconds": seconds})
     return RunResult(
-        run_id=run.info.run_id,
+        run_id=run_id,
         model_version=version,
-        model_uri=info.model_uri,
+        model_uri=f"runs:/{run_id}/{MODEL_ARTIFACT}",
         metrics=metrics,
         n_train=len(train),
         n_holdout=len(holdout),
         n_quarantined=validated.n_quarantined,
         seconds=seconds,
     )
+
+
+def _log(client: mlflow.MlflowClient, run_id: str, *, metrics: dict[str, float] | None = None,
+         params: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+    """Metrics, params and tags in batches within MLflow's per-call limits."""
+    now = int(time.time() * 1000)
+    items: list[Metric | Param | RunTag] = [
+        *(Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()),
+        *(Param(k, str(v)) for k, v in (params or {}).items()),
+        *(RunTag(k, str(v)) for k, v in (tags or {}).items()),
+    ]
+    for start in range(0, len(items), 100):
+        chunk = items[start:start + 100]
+        client.log_batch(
+            run_id,
+            metrics=[i for i in chunk if isinstance(i, Metric)],
+            params=[i for i in chunk if isinstance(i, Param)],
+            tags=[i for i in chunk if isinstance(i, RunTag)],
+        )
 
 
 def _pip_requirements() -> list[str]:

@@ -1,35 +1,44 @@
-"""Where MLflow lives: the configured store, and experiments that keep artifacts beside it."""
+"""Where MLflow lives: a client for the configured store, and experiments that keep artifacts
+beside it.
+
+Library code talks to MLflow only through an ``MlflowClient`` built for an explicit tracking URI
+(``Settings.resolved_tracking_uri()``); it never calls ``mlflow.set_tracking_uri`` nor changes
+``os.environ``, so a test, a notebook and a server can each use their own store in one process.
+Entry points (the ``ssi`` command, ``serve``) call ``quiet_mlflow`` once.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import mlflow
+from mlflow import MlflowClient
 
-from ssi_model.settings import get_settings
-
-
-def configure_mlflow() -> str:
-    """Point MLflow at the configured store (MLFLOW_TRACKING_URI, else the embedded SQLite)."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # nothing leaves the project
-    uri = get_settings().resolved_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
+from ssi_model.settings import Settings
 
 
-def use_experiment(name: str) -> str:
-    """Select (or create) the experiment; a SQLite store keeps artifacts beside its file."""
-    existing = mlflow.get_experiment_by_name(name)
+def client_for(settings: Settings) -> MlflowClient:
+    """A tracking and registry client for the configured store (MLFLOW_TRACKING_URI, else the
+    embedded SQLite file, made absolute)."""
+    uri = settings.resolved_tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The id of the experiment ``name``, created if needed; a SQLite store keeps artifacts in
+    ``mlruns/`` beside its file (not in the working directory)."""
+    existing = client.get_experiment_by_name(name)
     if existing is not None:
-        mlflow.set_experiment(experiment_id=existing.experiment_id)
         return str(existing.experiment_id)
-    uri = mlflow.get_tracking_uri()
+    uri = client.tracking_uri
     location = None
     if uri.startswith("sqlite:///"):
         location = (Path(uri[len("sqlite:///"):]).parent / "mlruns").as_uri()
-    experiment_id = mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def quiet_mlflow() -> None:
+    """For entry points only: no artifact-download progress bars in a terminal or a server log,
+    and no usage telemetry (nothing leaves the project). Values already set are kept."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
