@@ -132,6 +132,10 @@ FULL = Sizes(train_rows=20_000, predict_rows=100_000, explain_members=1_000, rep
 QUICK = Sizes(train_rows=2_000, predict_rows=10_000, explain_members=100, report_members=100,
               requests=200, request_seconds=20.0, explain_request_seconds=10.0,
               load_clients=32, load_seconds=5.0, repeats=3, train_repeats=2, train_all_repeats=1)
+# Every code path of the quick run on tiny sizes, for the test suite: its figures mean nothing.
+SMOKE = Sizes(train_rows=400, predict_rows=1_000, explain_members=10, report_members=10,
+              requests=30, request_seconds=3.0, explain_request_seconds=3.0,
+              load_clients=4, load_seconds=1.0, repeats=3, train_repeats=1, train_all_repeats=1)
 
 SERVER_START_SECONDS = 180.0
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -1140,6 +1144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run on small sizes (under 3 minutes on 2 cores)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every code path on tiny sizes, for the tests (figures mean nothing)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder for results.json and results.md (default: benchmarks/)")
     parser.add_argument("--keep-store", action="store_true",
@@ -1150,7 +1156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(128 + signum)  # unwinds through the finally blocks: servers stop
 
     signal.signal(signal.SIGTERM, interrupted)
-    payload = run(QUICK if args.quick else FULL, "quick" if args.quick else "full", args.out,
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    payload = run({"smoke": SMOKE, "quick": QUICK, "full": FULL}[mode], mode, args.out,
                   args.keep_store)
     print(markdown(payload))
     print(f"\nwritten: {args.out / 'results.json'}, {args.out / 'results.md'}")
