@@ -151,6 +151,18 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+def require_chromium(binaries: tuple[Path, Path], *, ci: bool) -> tuple[Path, Path]:
+    """The browser and its driver; if either is missing, skip (here) or fail (in CI)."""
+    missing = [str(p) for p in binaries if not p.exists()]
+    if missing:
+        message = (f"{', '.join(missing)} missing: run `make system-deps` (apt-get install "
+                   f"chromium chromium-driver, needs root)")
+        if ci:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binaries
+
+
 @pytest.fixture(scope="session")
 def chromium() -> tuple[Path, Path]:
     """Debian's Chromium and its driver (``make system-deps`` installs them; no test does).
@@ -158,11 +170,4 @@ def chromium() -> tuple[Path, Path]:
     Missing on a developer's machine: the browser tests skip and say what to run. Missing in
     CI: they fail, because there the browser is a prerequisite, not an option.
     """
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = (f"{', '.join(missing)} missing: run `make system-deps` (apt-get install "
-                   f"chromium chromium-driver, needs root)")
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return CHROMIUM, CHROMEDRIVER
+    return require_chromium((CHROMIUM, CHROMEDRIVER), ci=in_ci())
