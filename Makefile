@@ -48,7 +48,7 @@ QUARANTINE := data/interim/cohort.quarantine.csv
 
 .PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
 	serve notebooks bench mlflow-ui \
-	test test-slow lint demo clean
+	test test-unit test-system test-slow system-deps lint demo clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,11 +106,34 @@ bench: $(STAMP) ## Measure every speed figure against raw LightGBM -> benchmarks
 mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-test: $(STAMP) ## Run the test suite (fast; excludes tests marked slow)
-	$(RUN) pytest -m "not slow" -n 2 --dist loadfile --durations=15
+# The suite on 2 workers; each file's tests stay on one worker (their module fixtures are built
+# once), the tests of the shared trained model form one group (trained once), and the long
+# groups are dealt out first (hence no reordering by size): see tests/conftest.py.
+# Layers: unit (in memory), model (MLflow store), system (real processes).
+PYTEST_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
+test: $(STAMP) ## Run the test suite: every layer but `slow` (under 5 minutes on 2 cores)
+	$(RUN) pytest -m "not slow" $(PYTEST_XDIST) --durations=15
+
+test-unit: $(STAMP) ## Run only the unit tests (in memory: no MLflow store, no processes)
+	$(RUN) pytest -m "unit and not slow" $(PYTEST_XDIST)
+
+test-system: $(STAMP) ## Run only the system tests (servers, browser, notebooks, bench smoke)
+	$(RUN) pytest -m "system and not slow" $(PYTEST_XDIST) --durations=10
 
 test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)
 	$(RUN) pytest -m slow
+
+# What the system tests need from the OS (no test installs anything): Debian's Chromium and its
+# driver for the browser tests. Needs root; does nothing when both are already there.
+
+system-deps: ## Install the system tests' OS packages: chromium, chromium-driver (apt-get, root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "system-deps: chromium and chromedriver present"; \
+	else \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
 
 lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in pyproject.toml)
 	$(RUN) ruff check src tests

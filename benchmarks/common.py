@@ -41,6 +41,10 @@ SERVER_START_SECONDS = 180.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 WARM_UP_REQUESTS = 20
 STARTED = time.perf_counter()
+# Every code path of the quick run on tiny sizes, for the test suite: its figures mean nothing.
+SMOKE = Sizes(train_rows=400, predict_rows=1_000, explain_members=10, report_members=10,
+              requests=30, request_seconds=3.0, explain_request_seconds=3.0,
+              load_clients=4, load_seconds=1.0, repeats=3, train_repeats=1, train_all_repeats=1)
 
 
 def log(message: str) -> None:

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OUT, FULL, QUICK, STARTED, Sizes, log
+from benchmarks.common import DEFAULT_OUT, FULL, QUICK, SMOKE, STARTED, Sizes, log
 from benchmarks.markdown import markdown
 from benchmarks.measure import (
     bench_api,
@@ -196,6 +196,8 @@ def _clean_nan(payload: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true",
+                        help="every code path on tiny sizes, for the tests (figures mean nothing)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run on small sizes (under 3 minutes on 2 cores)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -208,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(128 + signum)  # unwinds through the finally blocks: servers stop
 
     signal.signal(signal.SIGTERM, interrupted)
-    payload = run(QUICK if args.quick else FULL, "quick" if args.quick else "full", args.out,
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    payload = run({"smoke": SMOKE, "quick": QUICK, "full": FULL}[mode], mode, args.out,
                   args.keep_store)
     print(markdown(payload))
     print(f"\nwritten: {args.out / 'results.json'}, {args.out / 'results.md'}")

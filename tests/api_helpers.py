@@ -93,7 +93,10 @@ def start_mlflow_server(folder: Path) -> Process:
             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
             "--artifacts-destination", str(folder / "artifacts"),
             "--host", LOOPBACK, "--port", str(port), "--workers", "1"]
-    return start("mlflow server", args, env={}, port=port, log=folder / "mlflow-server.log")
+    # No job runner: it starts seven more processes (huey consumers, each importing MLflow) for
+    # GenAI jobs this project never submits.
+    return start("mlflow server", args, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                 port=port, log=folder / "mlflow-server.log")
 
 
 def start_api(folder: Path, env: Mapping[str, str]) -> Process:

@@ -1,4 +1,16 @@
-"""Shared fixtures: a real MLflow store in a temporary folder and one small trained model."""
+"""Shared fixtures, and the three layers of the suite.
+
+Every test gets exactly one layer marker, from the fixtures it uses (so test files need no edits
+to be classified, and a new test lands in the right layer by what it asks for):
+
+- ``system``: real processes: the API and MLflow servers, a browser, notebook kernels, the
+  benchmark. It uses a fixture in ``SYSTEM_FIXTURES`` or carries ``@pytest.mark.system``.
+- ``model``: a trained model in a real MLflow store (``trained`` / ``mlflow_uri``).
+- ``unit``: everything else: in memory, no MLflow store, no child processes. A unit test that
+  needs a fitted model takes ``fitted_estimator``.
+
+``make test-unit`` / ``make test-system`` select a layer; ``make test`` runs all but ``slow``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +21,20 @@ from pathlib import Path
 import pytest
 
 from ssi_model.model.config import ExperimentConfig, load_config
+from ssi_model.model.estimator import SSIEstimator
 
 ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("unit", "model", "system")
+SYSTEM_FIXTURES = frozenset({
+    "registry_env", "stack", "champion",  # test_api: MLflow server + API under uvicorn
+    "browser", "chromium",                # test_report: headless Chromium
+    "quick_results",                      # test_bench: the benchmark's smoke run
+    "notebook_runs",                      # test_notebooks: the walkthroughs in a kernel
+})
+MODEL_FIXTURES = frozenset({"mlflow_uri", "trained"})
+GROUP = pytest.StashKey[str]()
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,6 +42,72 @@ def pytest_configure(config: pytest.Config) -> None:
     # threads (KeyError on _MLFLOW_TELEMETRY_SESSION_ID); the project never sends telemetry.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def layer_of(item: pytest.Item) -> str:
+    """The layer of one collected test: an explicit marker wins, then the fixtures it uses."""
+    explicit = [name for name in LAYERS if item.get_closest_marker(name) is not None]
+    if explicit:
+        return explicit[-1]  # the heaviest one named
+    names = set(getattr(item, "fixturenames", ()))
+    if names & SYSTEM_FIXTURES:
+        return "system"
+    if names & MODEL_FIXTURES:
+        return "model"
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}  # group -> its heaviest layer
+    for item in items:
+        layer = layer_of(item)
+        if item.get_closest_marker(layer) is None:
+            item.add_marker(getattr(pytest.mark, layer))
+        # `make test` runs `--dist loadgroup`: a group runs on one worker, so expensive module
+        # fixtures are built once (one group per file, as `--dist loadfile` would), and every
+        # test of the shared trained model is in one group, so only one worker trains it.
+        marker = item.get_closest_marker("xdist_group")
+        if marker is None:
+            group = "model" if layer == "model" else item.path.stem
+            item.add_marker(pytest.mark.xdist_group(group))
+        else:
+            group = str(marker.args[0] if marker.args else marker.kwargs.get("name"))
+        item.stash[GROUP] = group
+        known = groups.get(group, "unit")
+        groups[group] = max(known, layer, key=LAYERS.index)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under xdist (with --no-loadscope-reorder) groups are dealt out in this order: the long
+        # ones (system, then model) first, so the two workers finish close together. A group's
+        # tests stay together and in file order.
+        first = {}
+        for index, item in enumerate(items):
+            first.setdefault(item.stash[GROUP], index)
+        items.sort(key=lambda it: (-LAYERS.index(groups[it.stash[GROUP]]),
+                                   first[it.stash[GROUP]]))
+
+
+# -- the unit layer: a fitted estimator in memory ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fitted_estimator() -> SSIEstimator:
+    """A small estimator fitted in memory (no MLflow): 800 simulated members, at most 60 rounds.
+
+    Big enough that lever gains, plans and targets behave like the real model's (every pillar
+    learns something), small enough to fit in about two seconds.
+    """
+    from ssi_model.model.train import fit_estimator
+    from ssi_model.simulator import simulate_cohort
+    from ssi_model.validation import validate
+
+    config = load_config(ROOT / "experiments" / "default.yaml")
+    config = config.model_copy(update={"model": config.model.model_copy(
+        update={"cv_folds": 2, "num_boost_round": 60, "early_stopping_rounds": 10})})
+    return fit_estimator(validate(simulate_cohort(800, 5)).clean, config).estimator
+
+
+# -- the model layer: a real MLflow store and one trained, registered model ----------------------
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +141,33 @@ def trained(mlflow_uri: str, small_config: ExperimentConfig):  # type: ignore[no
     from ssi_model.tracking.runs import train_run
 
     return train_run(small_config)
+
+
+# -- the system layer: a real browser ------------------------------------------------------------
+
+
+def in_ci() -> bool:
+    """CI sets CI=true (GitHub, GitLab and .ci/run do)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_chromium(binaries: tuple[Path, Path], *, ci: bool) -> tuple[Path, Path]:
+    """The browser and its driver; if either is missing, skip (here) or fail (in CI)."""
+    missing = [str(p) for p in binaries if not p.exists()]
+    if missing:
+        message = (f"{', '.join(missing)} missing: run `make system-deps` (apt-get install "
+                   f"chromium chromium-driver, needs root)")
+        if ci:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[Path, Path]:
+    """Debian's Chromium and its driver (``make system-deps`` installs them; no test does).
+
+    Missing on a developer's machine: the browser tests skip and say what to run. Missing in
+    CI: they fail, because there the browser is a prerequisite, not an option.
+    """
+    return require_chromium((CHROMIUM, CHROMEDRIVER), ci=in_ci())

@@ -1,4 +1,9 @@
-"""`make bench QUICK=1`: the smoke run measures every speed figure, or says why it could not."""
+"""The benchmark's smoke run (`python -m benchmarks.run --smoke`: the quick run's code paths on
+tiny sizes) measures every speed figure, or says why it could not.
+
+Only the shape of the results is checked here: how fast anything is belongs to the benchmark
+itself (`make bench`), never to a test.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ ALWAYS_MEASURED = [
     "explain_members_per_s", "raw_explain_members_per_s", "raw_single_predict_p50_ms",
     "mlflow_serve_predict_p50_ms",
 ]
-TIMEOUT_SECONDS = 900  # the quick run takes under 3 minutes on a quiet 2-core machine
+TIMEOUT_SECONDS = 600  # the smoke run takes about a minute on a quiet 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
     out = tmp_path_factory.mktemp("bench")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -74,10 +79,9 @@ def test_figures_are_medians_of_repeats_with_ratios_against_raw_lightgbm(
     assert isinstance(ratios, dict)
     assert ratios["predict_vs_raw"] is not None and ratios["predict_vs_raw"] > 0
     assert ratios["train_vs_raw_final_boosters"] is not None
-    # the same work: our code cannot be faster than the raw boosters it calls (with noise margin)
-    assert ratios["explain_vs_raw"] > 0.5
-    assert quick_results["mode"] == "quick"
-    assert quick_results["sizes"]["train_rows"] == 2_000  # type: ignore[index]
+    assert ratios["explain_vs_raw"] is not None and ratios["explain_vs_raw"] > 0
+    assert quick_results["mode"] == "smoke"
+    assert quick_results["sizes"]["train_rows"] == 400  # type: ignore[index]
 
 
 def test_machine_and_versions_are_recorded(quick_results: dict[str, object]) -> None:

@@ -17,15 +17,14 @@ from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catal
 from ssi_model.explain.evaluate import evaluate_levers, stability
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.simulator import simulate_cohort
-from ssi_model.tracking.registry import load_estimator
 from ssi_model.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def estimator(trained) -> SSIEstimator:  # type: ignore[no-untyped-def]
-    return load_estimator(f"models:/ssi-estimator/{trained.model_version}")
+def estimator(fitted_estimator: SSIEstimator) -> SSIEstimator:
+    return fitted_estimator  # in memory (conftest): explaining needs a model, not a store
 
 
 @pytest.fixture(scope="module")

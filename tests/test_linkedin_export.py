@@ -64,11 +64,8 @@ from ssi_model.linkedin_export.features import is_vp_plus
 from ssi_model.linkedin_export.rules import load_rules
 from ssi_model.linkedin_export.secret import installation_secret
 
-# The shared folder sits beside the checkout (../shared), as on every machine and in CI.
-FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/linkedin-export/sample_export.zip"
-if not FIXTURE.exists():  # the repository's copy, if the shared one is not mounted
-    FIXTURE = Path(__file__).parent / "fixtures" / "linkedin-export" / "sample_export.zip"
-needs_fixture = pytest.mark.skipif(not FIXTURE.exists(), reason="fixture archive not available")
+# In the repository (MIT, see fixtures/linkedin-export/LICENSE), so a fresh clone runs every test.
+FIXTURE = Path(__file__).parent / "fixtures" / "linkedin-export" / "sample_export.zip"
 
 FIXTURE_AS_OF = date(1851, 12, 31)  # the fictional persona's activity is in the 1840s-50s
 
@@ -262,7 +259,6 @@ def independent_counts(raw: zipfile.ZipFile, end: date) -> dict[str, object]:
     return counts
 
 
-@needs_fixture
 def test_fixture_export_date_is_the_latest_timestamp(raw: zipfile.ZipFile,
                                                      fixture_default: ExportResult) -> None:
     # the name "sample_export.zip" carries no date; the newest article is the latest timestamp
@@ -274,7 +270,6 @@ def test_fixture_export_date_is_the_latest_timestamp(raw: zipfile.ZipFile,
     assert fixture_default.archive_kind == "complete"  # has Shares/Comments/Reactions
 
 
-@needs_fixture
 @pytest.mark.parametrize("which", ["default", "1851"])
 def test_fixture_counts_match_the_raw_files(raw: zipfile.ZipFile, which: str,
                                            fixture_default: ExportResult,
@@ -285,7 +280,6 @@ def test_fixture_counts_match_the_raw_files(raw: zipfile.ZipFile, which: str,
     assert {k: values.get(k) for k in expected} == expected
 
 
-@needs_fixture
 def test_fixture_activity_window_has_real_activity(fixture_1851: ExportResult) -> None:
     values = known(fixture_1851)
     assert fixture_1851.window_start == date(1851, 10, 3)
@@ -298,7 +292,6 @@ def test_fixture_activity_window_has_real_activity(fixture_1851: ExportResult) -
     assert "snapshot_date" in fixture_1851.overridden
 
 
-@needs_fixture
 def test_fixture_context_and_unknowns(fixture_default: ExportResult) -> None:
     values = known(fixture_default)
     assert values["industry"] == "technology"  # "Mathematics and Computation"
@@ -317,7 +310,6 @@ def test_fixture_context_and_unknowns(fixture_default: ExportResult) -> None:
     assert "messages.csv" in fixture_default.files_read
 
 
-@needs_fixture
 @pytest.mark.parametrize("which", ["default", "1851"])
 def test_fixture_row_satisfies_the_contract(which: str, fixture_default: ExportResult,
                                             fixture_1851: ExportResult) -> None:
@@ -1043,7 +1035,6 @@ def _assert_nothing_personal(texts: list[str], words: frozenset[str],
     assert not leaked, f"{len(leaked)} personal name word(s) leaked"
 
 
-@needs_fixture
 @pytest.mark.parametrize("which", ["default", "1851"])
 def test_fixture_output_holds_nothing_personal(raw: zipfile.ZipFile, which: str,
                                                fixture_default: ExportResult,
@@ -1054,7 +1045,6 @@ def test_fixture_output_holds_nothing_personal(raw: zipfile.ZipFile, which: str,
     _assert_nothing_personal(_output_strings(result), words, phrases)
 
 
-@needs_fixture
 def test_fixture_errors_hold_nothing_personal(raw: zipfile.ZipFile) -> None:
     words, phrases = _personal_strings(raw)
     files = {i.filename: raw.read(i) for i in raw.infolist() if not i.is_dir()}

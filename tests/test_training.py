@@ -54,10 +54,10 @@ def test_holdout_depends_on_member_id_only() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[pd.DataFrame, ExperimentConfig]:
-    rows = validate(simulate_cohort(1200, 3)).clean
+    rows = validate(simulate_cohort(600, 3)).clean
     config = load_config(ROOT / "experiments/default.yaml")
     config = config.model_copy(update={"model": config.model.model_copy(
-        update={"cv_folds": 2, "num_boost_round": 200})})
+        update={"cv_folds": 2, "num_boost_round": 60, "early_stopping_rounds": 10})})
     return rows, config
 
 
@@ -71,9 +71,10 @@ def test_same_data_config_and_seed_give_the_same_model(tiny) -> None:  # type: i
     assert other.cv_mae != first.cv_mae
 
 
-def test_save_and_load_give_identical_predictions(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    rows, config = tiny
-    estimator = fit_estimator(rows, config).estimator
+def test_save_and_load_give_identical_predictions(tiny, fitted_estimator: SSIEstimator,  # type: ignore[no-untyped-def]
+                                                  tmp_path: Path) -> None:
+    rows, _ = tiny
+    estimator = fitted_estimator
     loaded = SSIEstimator.load(estimator.save(tmp_path / "model"))
     pd.testing.assert_frame_equal(estimator.predict(rows), loaded.predict(rows))
     assert {p.name for p in (tmp_path / "model").iterdir()} == {
@@ -225,6 +226,7 @@ def test_predict_cli_reports_invalid_rows_and_scores_the_rest(trained, tmp_path:
     assert rows.loc[3, "member_id"] not in set(predictions["member_id"])
 
 
+@pytest.mark.model  # an (empty) MLflow store
 def test_predict_without_a_champion_says_what_to_run(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/empty.db")
