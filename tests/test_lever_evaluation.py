@@ -139,7 +139,7 @@ def test_lever_figures_reach_the_run_and_its_evaluation_report(
         regret_ratio_median=1.0, regret_share_at_least_80pct=0.7,
         regret_among_listed_median=1.0, pairs_scored=790, pairs_without_true_gain=3,
         constraint_violations=0, stability_share=None)
-    logged = log_lever_quality(trained.run_id, quality)
+    logged = log_lever_quality(mlflow.MlflowClient(), trained.run_id, quality)
     assert "levers_stability_share" not in logged  # not measured, so not logged as a number
     metrics = mlflow.MlflowClient().get_run(trained.run_id).data.metrics
     assert metrics["levers_recall_at_3"] == 0.875
