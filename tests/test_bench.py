@@ -37,7 +37,7 @@ ALWAYS_MEASURED = [
 TIMEOUT_SECONDS = 600  # the smoke run takes about a minute on a quiet 2-core machine
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: built once per worker even if other files interleave
 def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("bench")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
