@@ -390,6 +390,11 @@ def test_the_coach_moves_a_control_and_sees_the_total_change(
         return str(browser.execute_script(
             "return document.querySelector('#whatif [data-out=total]').textContent;"))
 
+    def click(css: str) -> None:  # to the middle of the window: the figures stick to the top
+        button = browser.find_element(By.CSS_SELECTOR, css)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+
     def state(column: str) -> Any:
         return browser.execute_script(
             "return Number(document.getElementById('wi-' + arguments[0]).value);", column)
@@ -421,9 +426,9 @@ def test_the_coach_moves_a_control_and_sees_the_total_change(
 
     # apply the first lever: its changes land in the controls and the total is re-scored
     lever = doc.levers[0]
-    browser.find_element(By.CSS_SELECTOR, "[data-reset]").click()
+    click("[data-reset]")
     assert total() == start
-    browser.find_element(By.CSS_SELECTOR, f'[data-apply="{lever.id}"]').click()
+    click(f'[data-apply="{lever.id}"]')
     for column, value in lever.changes.items():
         if CONTRACT[column].kind == "bool":
             assert browser.find_element(By.ID, f"wi-{column}").is_selected() == bool(value)
@@ -433,7 +438,7 @@ def test_the_coach_moves_a_control_and_sees_the_total_change(
         "return document.getElementById('whatif').dataset.total;"))
     assert applied == pytest.approx(doc.prediction.ssi_total + lever.gain.total, abs=0.02)
     # the plan
-    browser.find_element(By.CSS_SELECTOR, '[data-apply="@plan"]').click()
+    click('[data-apply="@plan"]')
     assert doc.plan is not None
     planned = float(browser.execute_script(
         "return document.getElementById('whatif').dataset.total;"))
@@ -441,8 +446,15 @@ def test_the_coach_moves_a_control_and_sees_the_total_change(
     height = browser.execute_script("return document.documentElement.scrollHeight;")
     browser.set_window_size(1280, height + 120)
     browser.save_screenshot(str(screenshots / "whatif-plan.png"))
-    browser.find_element(By.CSS_SELECTOR, "[data-reset]").click()
+    click("[data-reset]")
     assert total() == start
+
+    # on a phone the panel fits the width
+    browser.set_window_size(390, 900)
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+    assert overflow <= 0, f"horizontal scrolling at 390px: {overflow}px"
+    browser.save_screenshot(str(screenshots / "whatif-390.png"))
 
     # printed, the page shows the plan, not the controls
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
@@ -453,3 +465,23 @@ def test_the_coach_moves_a_control_and_sees_the_total_change(
         assert shown == ["none", "block"]
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+def test_the_api_and_the_cli_make_the_same_page(served: SSIEstimator,
+                                                members: list[dict[str, Any]],
+                                                tmp_path: Path) -> None:
+    """``POST /v1/report`` renders from a validated Profile, ``ssi report`` from a validated
+    frame's records: the same row either way, so the same page, model included."""
+    from ssi_model.api.schemas import Profile
+
+    row = members[5]
+    profile = Profile.model_validate(CONTRACT.to_records(
+        pd.DataFrame.from_records([row]), for_json=True)[0])
+    (doc,) = explain_rows(served, [profile.model_dump()])
+    api_page = render_member(doc, generated_on=DAY,
+                             whatif=for_member(served, profile.model_dump()))
+    frame = CONTRACT.to_typed(pd.DataFrame.from_records([row]))
+    (cli_doc,) = explain_rows(served, frame)
+    (path, _) = write_reports([cli_doc], tmp_path, generated_on=DAY,
+                              whatifs=[for_member(served, CONTRACT.to_records(frame)[0])])
+    assert api_page == path.read_text("utf-8")
