@@ -137,6 +137,74 @@ def bench_report(docs: list[Any], sizes: Sizes, results: Results, work_dir: Path
         "the explain figure for the end-to-end cost; raw LightGBM does no part of this work)")
 
 
+# One re-score in the page, as tests/test_whatif.py times it: the median of 15 batches of 20.
+WHATIF_TIMING_JS = """
+var rows = arguments[0], times = [], sink = 0;
+for (var w = 0; w < 40; w++) { sink += window.ssiWhatIf.score(rows[w % rows.length]).ssi_total; }
+for (var b = 0; b < 15; b++) {
+  var t0 = performance.now();
+  for (var i = 0; i < 20; i++) {
+    sink += window.ssiWhatIf.score(rows[(b * 20 + i) % rows.length]).ssi_total;
+  }
+  times.push((performance.now() - t0) / 20);
+}
+times.sort(function (a, b) { return a - b; });
+return sink === sink ? times[7] : -1;
+"""
+CHROMIUM = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+
+
+def bench_whatif(setup: Setup, estimator: Any, docs: list[Any], results: Results,
+                 work_dir: Path) -> None:
+    """The member page that carries the model: its size, and one re-score in headless Chromium."""
+    try:
+        from ssi_model.contract import CONTRACT
+        from ssi_model.report import render_member
+        from ssi_model.report.whatif import for_member
+    except ImportError as exc:
+        results.missing(["whatif_page_bytes", "whatif_score_ms"], f"not importable ({exc})")
+        return
+    if estimator is None or not docs:
+        results.missing(["whatif_page_bytes", "whatif_score_ms"], "no model or explanations")
+        return
+    rows = CONTRACT.to_records(setup.clean.head(len(docs)).reset_index(drop=True))
+    page = work_dir / "whatif.html"
+    page.write_text(render_member(docs[0], whatif=for_member(estimator, rows[0])),
+                    encoding="utf-8")
+    results.put("whatif_page_bytes", page.stat().st_size)
+    missing = [str(p) for p in CHROMIUM if not p.exists()]
+    if missing:
+        results.missing(["whatif_score_ms"], f"{', '.join(missing)} missing (make system-deps)")
+        return
+    import shutil
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="ssi-bench-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.binary_location = str(CHROMIUM[0])
+    driver = webdriver.Chrome(service=Service(str(CHROMIUM[1])), options=options)
+    try:
+        driver.get(page.as_uri())
+        plain = [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
+                 for r in rows[:50]]
+        times = [float(driver.execute_script(WHATIF_TIMING_JS, plain))
+                 for _ in range(setup.sizes.repeats)]
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    results.put("whatif_score_ms", median(times), times)
+    results.notes["whatif"] = (
+        f"a member page with the model ({page.stat().st_size / 1e6:.2f} MB); one re-score "
+        "(features, four boosters, intervals, rank) in headless Chromium: median of 15 batches "
+        "of 20 scores")
+
+
 def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
     """The floor: the raw boosters' calls for one row, in-process."""
     from ssi_model.explain import explain_rows

@@ -24,6 +24,8 @@ FIGURES: dict[str, str] = {
     "explain_members_per_s": "members/s",
     "raw_explain_members_per_s": "members/s",
     "report_members_per_s": "members/s",
+    "whatif_page_bytes": "bytes",
+    "whatif_score_ms": "ms",
     "api_predict_p50_ms": "ms",
     "api_predict_p99_ms": "ms",
     "api_explain_p50_ms": "ms",

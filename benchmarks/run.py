@@ -71,6 +71,7 @@ from benchmarks.measure import (
     bench_raw_single,
     bench_report,
     bench_training,
+    bench_whatif,
 )
 from benchmarks.processes import Server, api_server, api_unavailable, mlflow_server
 from benchmarks.results import (
@@ -119,6 +120,8 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
                 bench_raw_single(setup, estimator, results)
         with section(results, ["report_members_per_s"], "coach reports"):
             bench_report(docs, sizes, results, work)
+        with section(results, ["whatif_page_bytes", "whatif_score_ms"], "what-if page"):
+            bench_whatif(setup, estimator, docs, results, work)
 
         # Both servers start together (their start-up overlaps; an idle server costs nothing),
         # then each is measured alone, and stopped.

@@ -454,9 +454,12 @@ def report(
     """Coach reports: a self-contained HTML page per member and a cohort index page."""
     import json
 
+    from ssi_model.contract import CONTRACT
     from ssi_model.explain import Explanation, explain_rows, load_catalogue, translate
     from ssi_model.report import write_reports
+    from ssi_model.report.whatif import WhatIf, for_member
 
+    whatifs: list[WhatIf | None] | None = None  # explanations alone carry no row to re-score
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
     if input.suffix.lower() == ".json":
@@ -476,7 +479,9 @@ def report(
         estimator, info = _registry().load(model)
         docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes,
                             target=target, lang=lang, model_info=info)
-    pages = write_reports(docs, out)
+        # Rows in hand: every page carries the model and re-scores the member's what-if itself.
+        whatifs = [for_member(estimator, row) for row in CONTRACT.to_records(result.clean)]
+    pages = write_reports(docs, out, whatifs=whatifs)
     _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
 
 

@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from ssi_model.explain.schema import Explanation
 
 from .i18n import LANGS, texts
 from .views import cohort_view, member_view
+from .whatif import WhatIf, whatif_view
 
 INDEX_NAME = "index.html"
 _SLUG_MAX = 40
@@ -47,11 +48,17 @@ def _template(lang: str, name: str) -> Template:
     return environment(lang).get_template(name)
 
 
-def render_member(doc: Explanation, *, generated_on: date | None = None) -> str:
-    """One member's report as a self-contained HTML page in ``doc.lang``."""
+def render_member(doc: Explanation, *, generated_on: date | None = None,
+                  whatif: WhatIf | None = None) -> str:
+    """One member's report as a self-contained HTML page in ``doc.lang``.
+
+    With ``whatif`` (the model and the member's row, :func:`ssi_model.report.whatif.for_member`)
+    the page carries the model and its what-if controls re-score the profile in the browser.
+    """
     t = texts(doc.lang)
     view = member_view(doc, t, generated_on or date.today())
-    return _template(doc.lang, "member.html.j2").render(v=view)
+    w = whatif_view(whatif, doc, t) if whatif is not None else None
+    return _template(doc.lang, "member.html.j2").render(v=view, w=w)
 
 
 def render_cohort(docs: list[Explanation], *, member_links: dict[str, str],
@@ -96,20 +103,25 @@ def _unique_names(member_ids: Iterable[str]) -> list[str]:
 
 
 def write_reports(docs: list[Explanation], out_dir: Path, *,
-                  generated_on: date | None = None) -> list[Path]:
+                  generated_on: date | None = None,
+                  whatifs: Sequence[WhatIf | None] | None = None) -> list[Path]:
     """Write one page per member and ``index.html`` into ``out_dir``; return the paths written.
 
     The index is in the documents' most common language and links each member to its page.
+    ``whatifs`` (one per document, or ``None``) gives the pages their what-if controls.
     """
+    if whatifs is not None and len(whatifs) != len(docs):
+        raise ValueError("whatifs: one per document")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     day = generated_on or date.today()
     names = _unique_names(d.member_id for d in docs)
     written: list[Path] = []
     links: dict[str, str] = {}
-    for doc, name in zip(docs, names, strict=True):
+    for i, (doc, name) in enumerate(zip(docs, names, strict=True)):
         path = out_dir / name
-        path.write_text(render_member(doc, generated_on=day), encoding="utf-8")
+        whatif = whatifs[i] if whatifs is not None else None
+        path.write_text(render_member(doc, generated_on=day, whatif=whatif), encoding="utf-8")
         links.setdefault(doc.member_id, name)
         written.append(path)
     index = out_dir / INDEX_NAME

@@ -61,7 +61,10 @@ def report(
                                           description="A total SSI to reach")] = None,
 ) -> HTMLResponse:
     from ssi_model.report import render_member
+    from ssi_model.report.whatif import for_member
 
     options = ExplainOptions(budget_minutes=budget_minutes, target=target, lang=lang)
     (doc,) = explain(served, [profile], options)
-    return HTMLResponse(render_member(doc))
+    # The same page as `ssi report`: it carries the served model for the what-if controls.
+    return HTMLResponse(render_member(doc, whatif=for_member(served.estimator,
+                                                             profile.model_dump())))
