@@ -67,6 +67,20 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def shows_progress(func: F) -> F:
+    """Show the progress of the command's long work: bars on a terminal, else plain lines on
+    stderr (``ssi_model.progress``); library calls made outside a command stay silent."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ssi_model.progress import reporting
+
+        with reporting():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _echo(message: str) -> None:
     typer.echo(message, err=False)
 
@@ -243,6 +257,7 @@ def _progress() -> Callable[[str], None]:
 
 @app.command()
 @user_errors
+@shows_progress
 def train(
     config: Annotated[Path, typer.Option(help="Experiment config (YAML)")] = Path(
         "experiments/default.yaml"
@@ -293,6 +308,7 @@ def train(
 
 @app.command()
 @user_errors
+@shows_progress
 def evaluate(
     run: Annotated[str | None, typer.Option(help="Run id (default: the latest run)")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the report")] = Path(
@@ -357,6 +373,7 @@ def promote(
 
 @app.command()
 @user_errors
+@shows_progress
 def predict(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Predictions (.csv or .parquet)")],
@@ -364,9 +381,8 @@ def predict(
     chunk_size: Annotated[int, typer.Option(min=1)] = 50_000,
 ) -> None:
     """Score contract rows with the champion; invalid rows are reported, not scored."""
-    from rich.progress import Progress
-
     from ssi_model.io import write_table
+    from ssi_model.progress import task
     from ssi_model.settings import get_settings
     from ssi_model.tracking.batch import load_pyfunc, predict_frame
     from ssi_model.validation import validate_file
@@ -374,10 +390,8 @@ def predict(
     result = validate_file(input)
     uri = model or get_settings().champion_uri
     pyfunc = load_pyfunc(uri)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("scoring", total=result.n_clean)
-        predictions = predict_frame(
-            pyfunc, result.clean, chunk_size, lambda n: bar.advance(task, n))
+    with task("predict", total=result.n_clean, unit="rows") as bar:
+        predictions = predict_frame(pyfunc, result.clean, chunk_size, bar.advance)
     write_table(predictions, out)
     _echo(f"{result.summary()}; scored {len(predictions)} with {uri} -> {out}")
     if result.n_quarantined:
@@ -391,6 +405,7 @@ def predict(
 
 @app.command()
 @user_errors
+@shows_progress
 def explain(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
@@ -425,6 +440,7 @@ def explain(
 
 @app.command()
 @user_errors
+@shows_progress
 def report(
     input: Annotated[
         Path, typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json)")
@@ -469,6 +485,7 @@ def report(
 
 @app.command("evaluate-levers")
 @user_errors
+@shows_progress
 def evaluate_levers_command(
     model: ModelUri = None,
     members: Annotated[int, typer.Option(min=10, help="Simulated test members")] = 500,

@@ -18,6 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from ssi_model.explain.schema import Explanation
+from ssi_model.progress import track
 
 from .i18n import LANGS, texts
 from .views import cohort_view, member_view
@@ -107,7 +108,8 @@ def write_reports(docs: list[Explanation], out_dir: Path, *,
     names = _unique_names(d.member_id for d in docs)
     written: list[Path] = []
     links: dict[str, str] = {}
-    for doc, name in zip(docs, names, strict=True):
+    pages = track(zip(docs, names, strict=True), "report", total=len(docs), unit="pages")
+    for doc, name in pages:
         path = out_dir / name
         path.write_text(render_member(doc, generated_on=day), encoding="utf-8")
         links.setdefault(doc.member_id, name)
