@@ -250,7 +250,9 @@ def _print_provenance(records: list[dict[str, Any]]) -> None:
 
 def _progress() -> Callable[[str], None]:
     def say(message: str) -> None:
-        typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, err=True)
+        # file=sys.stderr, not err=True: click would write to stderr's own buffer, under a
+        # progress bar's redirect that lands mid-bar; sys.stderr then prints above the bar.
+        typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, file=sys.stderr)
 
     return say
 
