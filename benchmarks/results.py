@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,23 @@ MLFLOW_SERVE_KEYS = ["mlflow_serve_predict_p50_ms", "mlflow_serve_predict_p99_ms
 class Results:
     """Figures, the repeats behind them, and why any figure is missing."""
 
-    def __init__(self) -> None:
+    def __init__(self, settled: Callable[[int], None] | None = None) -> None:
         self.figures: dict[str, float | int | None] = dict.fromkeys(FIGURES)
         self.repeats: dict[str, list[float]] = {}
         self.unavailable: dict[str, str] = {}
         self.notes: dict[str, str] = {}
+        # Told how many figures got their value or their reason, for the run's progress.
+        self._settled = settled or (lambda _n: None)
+        self._done: set[str] = set()
+
+    def _settle(self, keys: Sequence[str]) -> None:
+        new = set(keys) - self._done
+        if new:
+            self._done |= new
+            self._settled(len(new))
 
     def put(self, key: str, value: float | int, repeats: Sequence[float] | None = None) -> None:
+        self._settle([key])
         self.figures[key] = value if isinstance(value, int) else float(value)
         if repeats is not None:
             self.repeats[key] = [round(float(r), 6) for r in repeats]
@@ -83,6 +93,7 @@ class Results:
         for key in keys:
             if self.figures.get(key) is None:
                 self.unavailable.setdefault(key, reason)  # the first reason is the cause
+        self._settle([k for k in keys if self.figures.get(k) is None])
 
     def ratios(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}

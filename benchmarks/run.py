@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from benchmarks.common import DEFAULT_OUT, FULL, QUICK, SMOKE, STARTED, Sizes, log
 from benchmarks.markdown import markdown
@@ -84,6 +85,7 @@ from benchmarks.results import (
     versions,
 )
 from benchmarks.setup import prepare
+from ssi_model.progress import PlainReporter, Reporter, RichReporter
 
 
 def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
@@ -93,7 +95,13 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
     store.mkdir()
     log_dir = work / "logs"
     log_dir.mkdir()
-    results = Results()
+    # A bar (a terminal) or a line (a log) per figure settled. The library's own progress stays
+    # off: it would be timed with the figures, and single-member calls would each report.
+    console = Console(stderr=True)
+    reporter: Reporter = (RichReporter(console) if console.is_terminal
+                          else PlainReporter(log, every_seconds=0.0))
+    figures = reporter.open("bench", len(FIGURES), "figures")
+    results = Results(settled=figures.advance)
     started_servers: list[dict[str, Any]] = []
     info = machine()
     log(f"{mode} benchmark; work folder {work}; {info['cores']} cores, {info['cpu_model']}")
@@ -151,12 +159,14 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
         results.missing(list(FIGURES), f"setup failed: {type(exc).__name__}: {exc}"[:600])
         model_uri = None
     finally:
+        results.missing(list(FIGURES), "not measured (an earlier step failed; see the log)")
+        reporter.close(figures)
+        reporter.shutdown()
         if keep_store:
             log(f"kept the benchmark's MLflow store and server logs in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    results.missing(list(FIGURES), "not measured (an earlier step failed; see the log)")
     payload: dict[str, Any] = {
         **results.figures,
         "unavailable": results.unavailable,

@@ -73,6 +73,20 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def shows_progress(func: F) -> F:
+    """Show the progress of the command's long work: bars on a terminal, else plain lines on
+    stderr (``ssi_model.progress``); library calls made outside a command stay silent."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ssi_model.progress import reporting
+
+        with reporting():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _echo(message: str) -> None:
     typer.echo(message, err=False)
 
@@ -258,13 +272,16 @@ def _model_label(info: ModelInfo) -> str:
 
 def _progress() -> Callable[[str], None]:
     def say(message: str) -> None:
-        typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, err=True)
+        # file=sys.stderr, not err=True: click would write to stderr's own buffer, under a
+        # progress bar's redirect that lands mid-bar; sys.stderr then prints above the bar.
+        typer.secho(f"  · {message}", fg=typer.colors.BRIGHT_BLACK, file=sys.stderr)
 
     return say
 
 
 @app.command()
 @user_errors
+@shows_progress
 def train(
     config: Annotated[Path, typer.Option(help="Experiment config (YAML)")] = Path(
         "experiments/default.yaml"
@@ -316,6 +333,7 @@ def train(
 
 @app.command()
 @user_errors
+@shows_progress
 def evaluate(
     run: Annotated[str | None, typer.Option(help="Run id (default: the latest run)")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the report")] = Path(
@@ -377,6 +395,7 @@ def promote(
 
 @app.command()
 @user_errors
+@shows_progress
 def predict(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Predictions (.csv or .parquet)")],
@@ -384,18 +403,15 @@ def predict(
     chunk_size: Annotated[int, typer.Option(min=1)] = 50_000,
 ) -> None:
     """Score contract rows with the champion; invalid rows are reported, not scored."""
-    from rich.progress import Progress
-
     from ssi_model.io import write_table
+    from ssi_model.progress import task
     from ssi_model.tracking.batch import predict_frame
     from ssi_model.validation import validate_file
 
     result = validate_file(input)
     estimator, info = _registry().load(model)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("scoring", total=result.n_clean)
-        predictions = predict_frame(
-            estimator, result.clean, chunk_size, lambda n: bar.advance(task, n))
+    with task("predict", total=result.n_clean, unit="rows") as bar:
+        predictions = predict_frame(estimator, result.clean, chunk_size, bar.advance)
     write_table(predictions, out)
     _echo(f"{result.summary()}; scored {len(predictions)} with {_model_label(info)} -> {out}")
     if result.n_quarantined:
@@ -409,6 +425,7 @@ def predict(
 
 @app.command()
 @user_errors
+@shows_progress
 def explain(
     input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
     out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
@@ -441,6 +458,7 @@ def explain(
 
 @app.command()
 @user_errors
+@shows_progress
 def report(
     input: Annotated[
         Path, typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json)")
@@ -487,6 +505,7 @@ def report(
 
 @app.command("evaluate-levers")
 @user_errors
+@shows_progress
 def evaluate_levers_command(
     model: ModelUri = None,
     members: Annotated[int, typer.Option(min=10, help="Simulated test members")] = 500,

@@ -53,6 +53,7 @@ from ssi_model.explain.schema import Explanation
 from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.model.train import fit_estimator
+from ssi_model.progress import task
 from ssi_model.simulator import simulate_cohort, structural_pillars
 from ssi_model.validation import validate
 
@@ -368,10 +369,23 @@ def evaluate_levers(
 ) -> LeverQuality:
     """Lever quality of ``estimator`` on simulated members (see the module docstring)."""
     # Simulate a few extra: rows with injected typing faults are quarantined, not explained.
-    validated = validate(simulate_cohort(int(members * 1.1) + 10, seed, calibration=calibration))
-    rows = validated.clean.head(members).reset_index(drop=True)
-    docs = explain_rows(estimator, rows)
-    applicable, listed, violations = lever_gains(estimator, rows, docs, calibration)
+    # Steps: simulate, explain, score every lever, then explain again with each bootstrap model.
+    with task("evaluate-levers", total=3 + 2 * (bootstrap_pair is not None),
+              unit="steps") as steps:
+        validated = validate(simulate_cohort(int(members * 1.1) + 10, seed,
+                                             calibration=calibration))
+        rows = validated.clean.head(members).reset_index(drop=True)
+        steps.advance()
+        docs = explain_rows(estimator, rows)
+        steps.advance()
+        applicable, listed, violations = lever_gains(estimator, rows, docs, calibration)
+        steps.advance()
+        stab = None
+        if bootstrap_pair is not None:
+            first = explain_rows(bootstrap_pair[0], rows)
+            steps.advance()
+            stab = stability(first, explain_rows(bootstrap_pair[1], rows))
+            steps.advance()
 
     listed_true = _main_pillar(listed, "true")
     # Relative error over every applicable lever on its first pillar; below MIN_TRUE_GAIN the
@@ -382,10 +396,6 @@ def evaluate_levers(
     spear = _spearman_per_group(applicable)
     ranking = ranking_figures(applicable, listed)
     regret = np.array(ranking.regret)
-    stab = None
-    if bootstrap_pair is not None:
-        stab = stability(explain_rows(bootstrap_pair[0], rows),
-                         explain_rows(bootstrap_pair[1], rows))
     return LeverQuality(
         members=len(rows),
         levers_listed=len(listed),

@@ -8,8 +8,10 @@ This module orchestrates; each job lives in its own module:
 - ``plans``: bundles of up to three levers re-scored jointly, the most gain within a weekly time
   budget and the least-effort plan reaching a target.
 - ``document``: the results as one ``Explanation`` per member.
-Everything is batched: one pass of the boosters for the members, their peer profiles and every
-lever variant, and one for all bundles.
+Everything is batched: per chunk of ``CHUNK_MEMBERS`` members, one pass of the boosters for the
+members, their peer profiles and every lever variant, and one for all bundles. Each member's
+document depends on its own row only, so the chunks change neither a document nor their order;
+they bound memory and let a long run report progress (``ssi_model.progress``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import pandas as pd
 
 from ssi_model.contract import languages
 from ssi_model.explain import document, plans
-from ssi_model.explain.catalogue import Catalogue, load_catalogue, to_table
+from ssi_model.explain.catalogue import Catalogue, Table, load_catalogue, to_table
 from ssi_model.explain.drivers import peer_table, pillar_drivers
 from ssi_model.explain.schema import Explanation, ModelInfo
 from ssi_model.explain.variants import lever_variants
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.progress import task
+
+# Large enough that the boosters' per-call overhead is negligible, small enough that a chunk's
+# variants and bundles stay in a few hundred MB and progress moves every second or so.
+CHUNK_MEMBERS = 256
 
 
 def explain_rows(
@@ -48,6 +55,31 @@ def explain_rows(
     n = len(table["member_id"])
     if n == 0:
         return []
+    info = model_info or ModelInfo(name="ssi-estimator", run_id=estimator.meta.get("run_id"),
+                                   trained_at=estimator.meta.get("trained_at"))
+    docs: list[Explanation] = []
+    with task("explain", total=n, unit="members") as bar:
+        for start in range(0, n, CHUNK_MEMBERS):
+            chunk = {k: v[start:start + CHUNK_MEMBERS] for k, v in table.items()}
+            docs += _explain_chunk(estimator, chunk, budget_minutes=budget_minutes,
+                                   target=target, lang=lang, model_info=info,
+                                   catalogue=catalogue, top_drivers=top_drivers)
+            bar.advance(len(chunk["member_id"]))
+    return docs
+
+
+def _explain_chunk(
+    estimator: SSIEstimator,
+    table: Table,
+    *,
+    budget_minutes: float | None,
+    target: float | None,
+    lang: str,
+    model_info: ModelInfo,
+    catalogue: Catalogue,
+    top_drivers: int,
+) -> list[Explanation]:
+    n = len(table["member_id"])
     keys = [estimator.peers.resolve(i, r) for i, r in
             zip(table["industry"], table["role_family"], strict=True)]
     peer = peer_table(estimator, table, keys)
@@ -68,8 +100,6 @@ def explain_rows(
     scores = plans.score_bundles(estimator, table, base, bundles, catalogue)
     candidates = plans.valid_bundles_by_member(bundles, scores)
 
-    info = model_info or ModelInfo(name="ssi-estimator", run_id=estimator.meta.get("run_id"),
-                                   trained_at=estimator.meta.get("trained_at"))
     docs = []
     for i in range(n):
         mine = candidates.get(i, [])
@@ -90,7 +120,7 @@ def explain_rows(
             plan=document.budget_plan_doc(bundles, scores, best, base_total, budget_minutes,
                                           catalogue),
             target=target_plan,
-            model=info,
+            model=model_info,
             lang=lang,
             catalogue=catalogue,
         ))

@@ -23,6 +23,7 @@ from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import TOTAL, SSIEstimator, make_builder
 from ssi_model.model.intervals import calibrate
 from ssi_model.model.peers import build_peer_stats
+from ssi_model.progress import task
 
 Progress = Callable[[str], None]
 
@@ -101,35 +102,38 @@ def fit_estimator(
     oof = np.full((len(train), len(PILLARS)), np.nan)
     boosters: dict[str, lgb.Booster] = {}
     best_rounds: dict[str, list[int]] = {}
-    for j, pillar in enumerate(PILLARS):
-        block = builder.feature_blocks_[pillar]
-        x = x_all[:, [pos[f] for f in block]]
-        y = labels[pillar].to_numpy()
-        rows = np.flatnonzero(~np.isnan(y))
-        params = _lgb_params(config, pillar, block, builder)
-        cats = _categorical(block, builder)
-        # Folds and the early-stopping split keep each member's rows together, so repeated
-        # snapshots (or bootstrap copies) of one member never sit on both sides of a split.
-        groups = members[rows]
-        folds = GroupKFold(m.cv_folds, shuffle=True, random_state=config.seed)
-        best_rounds[pillar] = []
-        for k, (fit_idx, held_idx) in enumerate(folds.split(rows, groups=groups)):
-            say(f"{pillar}: fold {k + 1}/{m.cv_folds}")
-            fit_rows, held_rows = rows[fit_idx], rows[held_idx]
-            inner = GroupShuffleSplit(1, test_size=m.validation_share,
-                                      random_state=config.seed + k)
-            inner_fit_idx, inner_valid_idx = next(inner.split(fit_rows,
-                                                              groups=members[fit_rows]))
-            inner_fit, inner_valid = fit_rows[inner_fit_idx], fit_rows[inner_valid_idx]
-            booster = _train_booster(params, x[inner_fit], y[inner_fit], cats,
-                                     m.num_boost_round, (x[inner_valid], y[inner_valid]),
-                                     m.early_stopping_rounds)
-            best_rounds[pillar].append(int(booster.best_iteration or m.num_boost_round))
-            oof[held_rows, j] = booster.predict(x[held_rows],
-                                                num_iteration=booster.best_iteration)
-        rounds = max(1, int(np.median(best_rounds[pillar])))
-        say(f"{pillar}: final booster, {rounds} rounds on {len(rows)} rows")
-        boosters[pillar] = _train_booster(params, x[rows], y[rows], cats, rounds)
+    # Every fold booster and the final one of each pillar: the steps of a fit.
+    with task("train", total=len(PILLARS) * (m.cv_folds + 1), unit="boosters") as bar:
+        for j, pillar in enumerate(PILLARS):
+            block = builder.feature_blocks_[pillar]
+            x = x_all[:, [pos[f] for f in block]]
+            y = labels[pillar].to_numpy()
+            rows = np.flatnonzero(~np.isnan(y))
+            params = _lgb_params(config, pillar, block, builder)
+            cats = _categorical(block, builder)
+            # Folds and the early-stopping split keep each member's rows together, so repeated
+            # snapshots (or bootstrap copies) of one member never sit on both sides of a split.
+            groups = members[rows]
+            folds = GroupKFold(m.cv_folds, shuffle=True, random_state=config.seed)
+            best_rounds[pillar] = []
+            for k, (fit_idx, held_idx) in enumerate(folds.split(rows, groups=groups)):
+                fit_rows, held_rows = rows[fit_idx], rows[held_idx]
+                inner = GroupShuffleSplit(1, test_size=m.validation_share,
+                                          random_state=config.seed + k)
+                inner_fit_idx, inner_valid_idx = next(inner.split(fit_rows,
+                                                                  groups=members[fit_rows]))
+                inner_fit, inner_valid = fit_rows[inner_fit_idx], fit_rows[inner_valid_idx]
+                booster = _train_booster(params, x[inner_fit], y[inner_fit], cats,
+                                         m.num_boost_round, (x[inner_valid], y[inner_valid]),
+                                         m.early_stopping_rounds)
+                best_rounds[pillar].append(int(booster.best_iteration or m.num_boost_round))
+                oof[held_rows, j] = booster.predict(x[held_rows],
+                                                    num_iteration=booster.best_iteration)
+                bar.advance()
+            rounds = max(1, int(np.median(best_rounds[pillar])))
+            say(f"{pillar}: final booster, {rounds} rounds on {len(rows)} rows")
+            boosters[pillar] = _train_booster(params, x[rows], y[rows], cats, rounds)
+            bar.advance()
     oof = np.clip(oof, 0.0, CONTRACT.pillar_max)
 
     iv = config.intervals

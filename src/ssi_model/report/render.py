@@ -18,6 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from ssi_model.explain.schema import Explanation
+from ssi_model.progress import track
 
 from .i18n import LANGS, texts
 from .views import cohort_view, member_view
@@ -118,7 +119,9 @@ def write_reports(docs: list[Explanation], out_dir: Path, *,
     names = _unique_names(d.member_id for d in docs)
     written: list[Path] = []
     links: dict[str, str] = {}
-    for i, (doc, name) in enumerate(zip(docs, names, strict=True)):
+    pages = track(enumerate(zip(docs, names, strict=True)), "report", total=len(docs),
+                  unit="pages")
+    for i, (doc, name) in pages:
         path = out_dir / name
         whatif = whatifs[i] if whatifs is not None else None
         path.write_text(render_member(doc, generated_on=day, whatif=whatif), encoding="utf-8")
