@@ -83,7 +83,10 @@ def post_snapshots(
                     "`training` (also used to train models)")] = "coaching",
 ) -> SnapshotsResponse | JSONResponse:
     # def: the store's SQLAlchemy session is synchronous; FastAPI runs this in its thread pool.
-    result = store.add_snapshots(body.snapshots, caller, replace=replace, consent=consent)
+    # Every row names the key columns, even as null: a row of only unknown keys (``{}``) would
+    # otherwise vanish from the frame the store builds instead of being quarantined.
+    rows = [{"member_id": None, "snapshot_date": None, **r} for r in body.snapshots]
+    result = store.add_snapshots(rows, caller, replace=replace, consent=consent)
     if not result.written:
         # A JSONResponse, not HTTPException: the app's handler flattens a non-string detail.
         return JSONResponse({"detail": {"conflicts": [
