@@ -2,6 +2,9 @@
 
 Routes: ``/health`` and ``/ready`` (open), and under ``/v1`` (``X-API-Key`` when ``SSI_API_KEY``
 is set): ``GET /model``, ``POST /predict``, ``/explain``, ``/report`` and ``/linkedin-export``.
+The snapshot store's routes (``POST /v1/snapshots``, ``GET /v1/members/{id}/snapshots``,
+``DELETE /v1/members/{id}``) take a coach's key or the administrator's (``deps.CallerDep``), and
+``/intake`` serves the intake page (the coach's key is a field of its form).
 The champion is loaded during start-up and then watched (``model_holder``).
 """
 
@@ -19,9 +22,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ssi_model.api import errors, responses
-from ssi_model.api.deps import API_KEY_HEADER, key_matches, require_api_key
+from ssi_model.api.deps import API_KEY_HEADER, STORE_PATHS, key_matches, require_api_key
 from ssi_model.api.model_holder import ModelHolder
-from ssi_model.api.routes import explain, export, health, model, predict
+from ssi_model.api.routes import explain, export, health, intake, members, model, predict, snapshots
 from ssi_model.settings import Settings, get_settings
 from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.store import quiet_mlflow
@@ -44,7 +47,9 @@ class ApiKeyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.api_key and scope["type"] == "http" and (
             scope["path"] == V1 or scope["path"].startswith(V1 + "/")
-        ) and not key_matches(self.api_key, Headers(scope=scope).get(API_KEY_HEADER)):
+        ) and not _store_path(scope["path"]) and not key_matches(
+            self.api_key, Headers(scope=scope).get(API_KEY_HEADER)
+        ):
             response = JSONResponse({"detail": "missing or invalid API key"},
                                     status_code=status.HTTP_401_UNAUTHORIZED,
                                     headers={"WWW-Authenticate": API_KEY_HEADER})
@@ -53,9 +58,34 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+def _store_path(path: str) -> bool:
+    """Store routes take coaches' keys too: their dependency (``CallerDep``) checks the key."""
+    return any(path == p or path.startswith(p + "/") for p in STORE_PATHS)
+
+
+async def _open_store(app: FastAPI) -> None:
+    """Open the snapshot store (``SSI_DATABASE_URL``, migrated to head) in a worker thread.
+
+    A store that cannot be opened leaves the model routes serving; the store routes answer 503
+    with the reason (the URL's password masked by SQLAlchemy's error text is not relied on: only
+    the exception's type is kept).
+    """
+    from ssi_model.store import SnapshotStore
+
+    try:
+        # More connections than the default five: the store routes run in FastAPI's thread pool
+        # (40 threads), and a waiting thread holds a request open.
+        app.state.store = await asyncio.to_thread(SnapshotStore, pool_size=20, max_overflow=20)
+    except Exception as exc:
+        log.error("the snapshot store could not be opened (%s); store routes answer 503",
+                  type(exc).__name__)
+        app.state.store_error = f"it could not be opened ({type(exc).__name__})"
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     holder: ModelHolder = app.state.holder
+    await _open_store(app)
     first = asyncio.ensure_future(holder.refresh_async())
     try:
         await asyncio.wait_for(asyncio.shield(first), STARTUP_WAIT_SECONDS)
@@ -70,6 +100,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.gather(watcher, first, return_exceptions=True)
+        if app.state.store is not None:
+            app.state.store.close()
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
@@ -90,6 +122,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.state.settings = settings
     app.state.registry = registry
     app.state.holder = ModelHolder(settings, registry=registry)
+    app.state.store = None  # opened in the lifespan
+    app.state.store_error = None
     errors.install(app)
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
@@ -101,6 +135,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.include_router(export.router, **v1, responses={**responses.V1, **responses.WITH_BODY},
                        max_body_size=settings.ssi_max_upload_bytes,
                        form_limits={"max_fields": 16, "max_files": 1, "max_part_size": 1024})
+    store_routes: dict[str, Any] = {"prefix": V1, "responses": responses.V1}
+    app.include_router(snapshots.router, **store_routes)
+    app.include_router(members.router, **store_routes)
+    app.include_router(intake.router, max_body_size=settings.ssi_max_upload_bytes)
     return app
 
 

@@ -1,5 +1,5 @@
 """Dependencies injected into the routes: settings, the registry, the model holder, the served
-model, the key.
+model, the key, the snapshot store and the authenticated caller (coach or administrator).
 
 All ``async``: each is a few attribute reads, and FastAPI would run a plain ``def`` dependency in
 the thread pool, a hop that costs more than the whole prediction.
@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader
 
 from ssi_model.api.model_holder import ModelHolder, ServedModel
 from ssi_model.settings import Settings
+from ssi_model.store import ADMIN, Coach, SnapshotStore
 from ssi_model.tracking.registry import Registry
 
 API_KEY_HEADER = "X-API-Key"
@@ -75,3 +76,67 @@ async def get_served_model(holder: HolderDep) -> ServedModel:
 
 
 ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
+
+
+# -- the snapshot store and who is calling -----------------------------------------------------
+# The store routes (snapshots, members; the lead's report history and cohort too) take coaches'
+# keys as well as the administrator's, so the app's admin-key middleware leaves their paths to
+# ``get_caller`` (see ``STORE_PATHS``).
+
+STORE_PATHS = ("/v1/snapshots", "/v1/members", "/v1/cohort")
+"""Path prefixes whose routes authenticate through ``CallerDep`` (coach or administrator)."""
+
+
+async def get_store(request: Request) -> SnapshotStore:
+    """The app's snapshot store (opened in the lifespan), or 503 saying why it is not."""
+    store: SnapshotStore | None = getattr(request.app.state, "store", None)
+    if store is None:
+        reason = getattr(request.app.state, "store_error", None) or "the store is not open"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the snapshot store is unavailable: {reason}")
+    return store
+
+
+StoreDep = Annotated[SnapshotStore, Depends(get_store)]
+
+
+def authenticate_caller(store: SnapshotStore, settings: Settings,
+                        provided: str | None) -> Coach | None:
+    """The coach or ``ADMIN`` this key belongs to; None when it is no valid key.
+
+    With no auth configured at all (no ``SSI_API_KEY`` and no coach ever added) the store is as
+    open as the model routes are then: every caller is the administrator. Once any coach exists
+    (even a revoked one), a key is required.
+    """
+    caller = store.authenticate(provided, admin_key=settings.ssi_api_key or None)
+    if caller is not None:
+        return caller
+    if not settings.ssi_api_key and not store.coaches():
+        return ADMIN
+    return None
+
+
+def get_caller(
+    store: StoreDep, settings: SettingsDep,
+    provided: Annotated[str | None, Security(api_key_header)],
+) -> Coach:
+    """The authenticated caller of a store route (401 without a valid key).
+
+    A plain ``def``: the key lookup is a database query, so FastAPI runs it in the thread pool.
+    """
+    caller = authenticate_caller(store, settings, provided)
+    if caller is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key",
+                            headers={"WWW-Authenticate": API_KEY_HEADER})
+    return caller
+
+
+CallerDep = Annotated[Coach, Depends(get_caller)]
+
+
+async def get_optional_model(holder: HolderDep) -> ServedModel | None:
+    """The served model, or None when none is loaded (store reads answer without estimates)."""
+    return holder.current
+
+
+OptionalModelDep = Annotated[ServedModel | None, Depends(get_optional_model)]

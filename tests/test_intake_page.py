@@ -1,0 +1,160 @@
+"""The intake page in headless Chromium against a real uvicorn server that serves a champion.
+
+A coach fills the form in Dutch, uploads the shared LinkedIn export fixture and types the SSI
+dashboard's figures; a bad field comes back with its reason beside it and everything typed kept;
+corrected, the submission is stored and the member's report shown. The stored snapshot then
+carries the export's counts, the typed answers over them, the dashboard's figures and the
+champion's estimate, and erasure removes the recorded explanation too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api_helpers import Process, start_api
+from ssi_model.store import SnapshotStore
+
+HERE = Path(__file__).resolve().parent
+ADMIN_KEY = "admin-key-for-intake-tests"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _fixture_archive() -> Path:
+    for candidate in (HERE / "fixtures" / "linkedin-export" / "sample_export.zip",
+                      HERE.parents[1] / "shared" / "fixtures" / "linkedin-export"
+                      / "sample_export.zip"):
+        if candidate.is_file():
+            return candidate
+    pytest.skip("the LinkedIn export fixture (sample_export.zip) is missing")
+
+
+@pytest.fixture(scope="module")
+def api(trained: Any, mlflow_uri: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, str]]:
+    """The API serving the session's trained model as champion, on a fresh SQLite store."""
+    from ssi_model.tracking.registry import promote
+
+    decision = promote("ssi-estimator", trained.model_version, force=True)
+    assert decision.promoted, decision.reasons
+    folder = tmp_path_factory.mktemp("intake")
+    url = f"sqlite:///{folder / 'ssi.db'}"
+    with SnapshotStore(url) as store:
+        key = store.add_coach("coach-intake")
+    process = start_api(folder, env={"MLFLOW_TRACKING_URI": mlflow_uri, "SSI_DATABASE_URL": url,
+                                     "SSI_API_KEY": ADMIN_KEY, "SSI_RELOAD_SECONDS": "0",
+                                     "SSI_SECRET_FILE": str(folder / "secret")})
+    try:
+        process.wait_until("/ready", timeout=180, ok=lambda r: r.status_code == 200)
+        yield process, key
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Chromium and chromedriver are missing (apt-get install chromium "
+                    "chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="ssi-intake-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.binary_location = str(CHROMIUM)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("SSI_REPORT_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("intake-screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fill(driver: Any, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for name, value in values.items():
+        element = driver.find_element(By.NAME, name)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+
+
+def test_intake_in_a_real_browser_stores_the_snapshot_and_shows_the_report(
+        api: tuple[Process, str], browser: Any, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    process, key = api
+    archive = _fixture_archive()
+    browser.set_window_size(1200, 1000)
+    browser.get(process.url + "/intake?lang=nl")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "SSI-intake"
+    typed = {"coach_key": key, "member_id": "intake-m1", "role_family": "sales",
+             "posts_90d": "veel", "comments_given_90d": "12",
+             "ssi_total": "42", "ssi_brand": "12", "ssi_people": "10", "ssi_insights": "8",
+             "ssi_relationships": "12", "industry_rank_top_pct": "20",
+             "network_rank_top_pct": "15"}
+    _fill(browser, typed)
+    browser.find_element(By.NAME, "export").send_keys(str(archive))
+    browser.find_element(By.ID, "f-consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    # A bad field: its reason beside it, every typed value (and the consent) kept.
+    reason = browser.find_element(By.ID, "e-posts_90d")
+    assert "veel" in reason.text
+    assert "bad" in reason.find_element(By.XPATH, "..").get_attribute("class")
+    for name, value in typed.items():
+        assert browser.find_element(By.NAME, name).get_attribute("value") == value, name
+    assert browser.find_element(By.ID, "f-consent").is_selected()
+    assert "niets opgeslagen" in browser.find_element(By.CSS_SELECTOR, ".problems").text
+    browser.save_screenshot(str(screenshots / "intake-bad-field.png"))
+    with httpx.Client(base_url=process.url, headers={"X-API-Key": key}, timeout=30) as client:
+        assert client.get("/v1/members/intake-m1/snapshots").status_code == 404  # not stored
+
+    _fill(browser, {"posts_90d": "6"})
+    browser.find_element(By.NAME, "export").send_keys(str(archive))  # a file is never re-filled
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert "intake-m1" in browser.title
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Geschatte SSI" in body
+    browser.save_screenshot(str(screenshots / "intake-report.png"))
+
+    with httpx.Client(base_url=process.url, headers={"X-API-Key": key}, timeout=30) as client:
+        history = client.get("/v1/members/intake-m1/snapshots")
+        assert history.status_code == 200, history.text
+        (snapshot,) = history.json()["snapshots"]
+        stored = snapshot["row"]
+        assert snapshot["snapshot_date"] == "2026-02-01"  # the export's date
+        assert stored["connections_count"] == 2000  # from the export
+        assert stored["posts_90d"] == 6 and stored["role_family"] == "sales"  # typed, over it
+        assert snapshot["reported"]["ssi_total"] == 42.0
+        assert snapshot["reported"]["source"] == "dashboard"
+        assert snapshot["reported"]["reported_on"] == "2026-02-01"
+        assert snapshot["consent"] == "coaching"
+        assert 0 <= snapshot["estimate"]["ssi_total"] <= 100
+        erased = client.delete("/v1/members/intake-m1")
+        assert erased.json()["explanations"] == 1 and erased.json()["snapshots"] == 1
