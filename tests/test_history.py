@@ -286,8 +286,10 @@ def test_history_waves_are_valid_rows_six_weeks_apart() -> None:
 def pyfunc_model(estimator: SSIEstimator, tmp_path: Path) -> str:
     """The tiny model saved as the project's pyfunc (what ``ssi report`` loads)."""
     estimator.save(tmp_path / "estimator")
+    # Requirements given, so MLflow does not spend 20 s inferring them from the environment.
     mlflow.pyfunc.save_model(path=str(tmp_path / "model"), python_model=str(PYFUNC_CODE),
-                             artifacts={"estimator": str(tmp_path / "estimator")})
+                             artifacts={"estimator": str(tmp_path / "estimator")},
+                             pip_requirements=["lightgbm"])
     return str(tmp_path / "model")
 
 

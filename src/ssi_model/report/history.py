@@ -178,9 +178,9 @@ def _chart(t: Texts, history: MemberHistory, key: str, title: str, scale: float,
 
     # The axis runs from 0 to the next step above everything drawn (never past the scale's
     # maximum), so that a change of a few points is visible; steps of 25 (total) or 5 (pillar).
-    step = scale / 4 if scale > CONTRACT.pillar_max else 5.0
     drawn = [p.hi[key] for p in history.points] + [
         r for p in history.points if (r := p.reported[key]) is not None]
+    step = 5.0 if scale <= CONTRACT.pillar_max else (10.0 if max(drawn) < 49.5 else 25.0)
     top_value = min(scale, step * max(1, math.ceil((max(drawn) + 0.5) / step)))
 
     def y(value: float) -> float:
@@ -283,7 +283,8 @@ def history_view(history: MemberHistory, t: Texts) -> HistoryView:
     """The chart and the "what changed" sentences of a member page, in ``t``'s language."""
     total_chart = _chart(t, history, TOTAL, t.gettext("Estimated SSI"), CONTRACT.total_max,
                          640.0, 220.0)
-    pillar_charts = [_chart(t, history, p, pillar_name(t, p), CONTRACT.pillar_max, 300.0, 150.0)
+    # The charts are the pillars' first mention on the page: with LinkedIn's English name.
+    pillar_charts = [_chart(t, history, p, t.pillar_first(p), CONTRACT.pillar_max, 300.0, 150.0)
                      for p in PILLARS]
     change = history.change
     prev = history.previous
@@ -313,7 +314,8 @@ def history_view(history: MemberHistory, t: Texts) -> HistoryView:
         reported = t.gettext("The SSI you reported went from %(before)s to %(after)s (%(points)s).",
                              before=t.count(prev.reported[TOTAL] or 0.0),
                              after=t.count(history.latest.reported[TOTAL] or 0.0),
-                             points=t.signed(reported_total))
+                             points=t.signed(reported_total,
+                                             0 if float(reported_total).is_integer() else 1))
     lines, other = _lines(t, change.columns, None, MAX_SENTENCES)
     rows = []
     for p in PILLARS:
