@@ -26,6 +26,8 @@ from ssi_model.model.config import load_config
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.model.train import fit_estimator
 from ssi_model.report import member_history, render_cohort, render_member, write_reports
+from ssi_model.report.history import change_sentence
+from ssi_model.report.i18n import texts
 from ssi_model.simulator import simulate_cohort
 from ssi_model.simulator.waves import history_waves
 from ssi_model.store.repository import row_documents
@@ -334,3 +336,24 @@ def test_write_reports_keeps_working_without_histories(history_pages: dict[str, 
     doc = history_pages["docs"]["en"]
     paths = write_reports([doc], tmp_path, generated_on=DAY)
     assert len(paths) == 2 and "<figure" not in paths[0].read_text("utf-8")
+
+
+def test_categories_flags_and_unknown_cells_are_changes_too(estimator: SSIEstimator,
+                                                            rows: list[dict[str, Any]]) -> None:
+    before = next(r for r in rows if r.get("headline_chars") is not None
+                  and r.get("role_family") != "recruiting")
+    after = _later(before, "2026-11-11", role_family="recruiting",
+                   has_banner=not before.get("has_banner", False))
+    after.pop("headline_chars")  # now unknown
+    _check_additive(estimator, before, after, {"role_family", "has_banner", "headline_chars"})
+    change = explain_change(estimator, before, after)
+    by_column = {c.column: c for c in change.columns}
+    assert by_column["headline_chars"].after is None
+    assert by_column["role_family"].after == "recruiting"
+    nl = texts("nl")
+    sentence = change_sentence(nl, by_column["headline_chars"], -0.62)
+    assert sentence.startswith("Lengte van de kopregel (tekens): ")
+    assert sentence.endswith("→ Onbekend; dat kostte 0,6 punten.")
+    assert "→ Recruitment; dat leverde 0,3 punten op." in change_sentence(
+        nl, by_column["role_family"], 0.3)
+    assert change_sentence(nl, by_column["has_banner"], 0.01).endswith(", zonder zichtbaar effect.")
