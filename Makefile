@@ -45,6 +45,9 @@ MLFLOW_PORT ?= 5000
 COHORT := data/raw/cohort.csv
 CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
+# The demo's member history: simulated members at three snapshot dates, 6 weeks apart.
+HISTORY := data/raw/history.csv
+HISTORY_N ?= 200
 
 .PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
 	serve notebooks bench mlflow-ui \
@@ -146,6 +149,9 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv
 	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json
 	$(SSI) report data/processed/explanations.json --out reports/members --lang $(SSI_LANG)
+	$(SSI) simulate --n $(HISTORY_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 3 --out $(HISTORY)
+	$(SSI) store import $(HISTORY) --consent training
+	$(SSI) report --from-store --out reports/members-history --lang $(SSI_LANG)
 	@echo
 	@echo "demo outputs:"
 	@echo "  simulated cohort:      $(COHORT)"
@@ -154,7 +160,9 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  predictions:           data/processed/predictions.csv"
 	@echo "  explanations (levers): data/processed/explanations.json"
 	@echo "  coach reports:         reports/members/index.html"
+	@echo "  snapshot store:        $(SSI_DATABASE_URL)  ($(HISTORY_N) members at 3 snapshot dates)"
+	@echo "  reports with history:  reports/members-history/index.html"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv)
-	rm -rf data/raw/cohort* data/interim/* data/processed/* mlflow.db mlruns reports
+	rm -rf data/raw/cohort* data/raw/history.csv data/interim/* data/processed/* mlflow.db mlruns reports
 	@touch data/raw/.gitkeep data/interim/.gitkeep data/processed/.gitkeep

@@ -133,11 +133,25 @@ def simulate(
     with_truth: Annotated[
         bool, typer.Option("--with-truth", help="Add noiseless pillars and best-possible labels")
     ] = False,
+    waves: Annotated[
+        int, typer.Option(min=1, help="Snapshots per member, 6 weeks apart (a demo history; "
+                                      "not with --with-truth)")
+    ] = 1,
 ) -> None:
     """Simulate a cohort of members with user-reported SSI labels."""
     from ssi_model.io import write_table
     from ssi_model.simulator import simulate_cohort
 
+    if waves > 1:
+        from ssi_model.simulator.waves import history_waves
+
+        if with_truth:
+            raise _fail("--with-truth is for one wave only")
+        rows = history_waves(n, seed, waves=waves, calibration=calibration)
+        write_table(rows, out)
+        _echo(f"simulated {n} members at {waves} snapshot dates ({len(rows)} rows, "
+              f"{calibration}, seed {seed}) -> {out}")
+        return
     cohort = simulate_cohort(n, seed, calibration=calibration, with_truth=with_truth)
     write_table(cohort, out)
     _echo(f"simulated {len(cohort)} members ({calibration}, seed {seed}) -> {out}")
@@ -461,13 +475,24 @@ def explain(
 @shows_progress
 def report(
     input: Annotated[
-        Path, typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json)")
-    ],
-    out: Annotated[Path, typer.Option(help="Folder for the pages (index.html + one per member)")],
+        Path | None,
+        typer.Argument(help="Contract rows (.csv/.parquet) or explanations (.json); "
+                            "not with --from-store")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the pages (index.html + one per member)")
+                   ] = Path("reports/members"),
     lang: Language = "en",
     model: ModelUri = None,
     budget_minutes: BudgetMinutes = None,
     target: TargetTotal = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Every member in the snapshot store "
+                                                "(SSI_DATABASE_URL), with history and trends")
+    ] = False,
+    coach: Annotated[
+        str | None, typer.Option(help="With --from-store: this coach's members only "
+                                      "(default: all, as the administrator)")
+    ] = None,
 ) -> None:
     """Coach reports: a self-contained HTML page per member and a cohort index page."""
     import json
@@ -480,6 +505,15 @@ def report(
     whatifs: list[WhatIf | None] | None = None  # explanations alone carry no row to re-score
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
+    if from_store:
+        if input is not None:
+            raise _fail("give either rows/explanations or --from-store, not both")
+        _report_from_store(out, lang, model, budget_minutes, target, coach)
+        return
+    if input is None:
+        raise _fail("give contract rows or explanations, or --from-store")
+    if coach is not None:
+        raise _fail("--coach needs --from-store")
     if input.suffix.lower() == ".json":
         try:
             raw = json.loads(input.read_text(encoding="utf-8"))
@@ -501,6 +535,34 @@ def report(
         whatifs = [for_member(estimator, row) for row in CONTRACT.to_records(result.clean)]
     pages = write_reports(docs, out, whatifs=whatifs)
     _echo(f"wrote {len(pages)} pages ({lang}) -> {out / 'index.html'}")
+
+
+def _report_from_store(out: Path, lang: str, model: str | None, budget_minutes: float | None,
+                       target: float | None, coach: str | None) -> None:
+    """``ssi report --from-store``: each member's latest snapshot explained, with history."""
+    from ssi_model.explain import explain_rows
+    from ssi_model.report import member_history, write_reports
+    from ssi_model.report.whatif import for_member
+    from ssi_model.store import ADMIN, SnapshotStore
+
+    with SnapshotStore() as store:
+        caller = store.coach_named(coach) if coach else ADMIN
+        members = [entry.member_id for entry in store.cohort(caller)]
+        snapshots = {m: store.member_snapshots(m, caller) for m in members}
+        url = store.url
+    if not members:
+        raise _fail(f"no members in the store {url}"
+                    + (f" for coach {coach!r}" if coach else ""))
+    estimator, info = _registry().load(model)
+    latest = [snapshots[m][-1].row for m in members]
+    docs = explain_rows(estimator, latest, budget_minutes=budget_minutes, target=target,
+                        lang=lang, model_info=info)
+    histories = {m: member_history(estimator, snapshots[m]) for m in members}
+    whatifs = [for_member(estimator, row) for row in latest]
+    pages = write_reports(docs, out, whatifs=whatifs, histories=histories)
+    n_snapshots = sum(len(s) for s in snapshots.values())
+    _echo(f"{len(members)} members, {n_snapshots} snapshots from {url}; wrote {len(pages)} "
+          f"pages with history ({lang}) -> {out / 'index.html'}")
 
 
 @app.command("evaluate-levers")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -20,6 +21,7 @@ import yaml
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain.schema import Driver, Explanation, Gain, Lever, Plan
 
+from .history import HistoryView, MemberHistory, TrendView, history_view, trend_view
 from .i18n import Texts
 
 PILLAR_MAX = CONTRACT.pillar_max
@@ -329,9 +331,11 @@ class MemberView:
     n_unknown: int
     n_inputs: int
     model: ModelLine
+    history: HistoryView | None = None  # the chart and "what changed", with a history
 
 
-def member_view(doc: Explanation, t: Texts, generated_on: date) -> MemberView:
+def member_view(doc: Explanation, t: Texts, generated_on: date,
+                history: MemberHistory | None = None) -> MemberView:
     """Everything the member page shows, already worded and formatted in ``t``'s language."""
     pred = doc.prediction
     peers = doc.peers
@@ -435,6 +439,7 @@ def member_view(doc: Explanation, t: Texts, generated_on: date) -> MemberView:
         n_inputs=n_inputs,
         model=ModelLine(name=doc.model.name, version=doc.model.version,
                         trained=t.date(doc.model.trained_at)),
+        history=history_view(history, t) if history is not None and history.points else None,
     )
 
 
@@ -451,6 +456,7 @@ class CohortRow:
     top_raw: float
     plan_gain: str
     plan_gain_raw: float
+    trend: TrendView | None = None
 
 
 def _weakest(doc: Explanation, against_peers: bool) -> str:
@@ -492,10 +498,13 @@ def _histogram(totals: list[float], t: Texts) -> dict[str, Any]:
 
 
 def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
-                generated_on: date) -> dict[str, Any]:
-    """Everything the client-list page shows."""
+                generated_on: date,
+                histories: Mapping[str, MemberHistory] | None = None) -> dict[str, Any]:
+    """Everything the client-list page shows; with ``histories`` (by member id), each trend."""
+    histories = histories or {}
     rows = []
     for doc in docs:
+        history = histories.get(doc.member_id)
         pred = doc.prediction
         plan_gain = doc.plan.gain.total if doc.plan is not None and doc.plan.levers else 0.0
         rows.append(CohortRow(
@@ -507,7 +516,8 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
                       round(float(getattr(pred, f"ssi_{p}")), 3)) for p in PILLARS],
             top=t.rank_short(pred.industry_top_pct),
             top_raw=round(max(1.0, pred.industry_top_pct), 3),
-            plan_gain=t.signed(plan_gain), plan_gain_raw=round(plan_gain, 3)))
+            plan_gain=t.signed(plan_gain), plan_gain_raw=round(plan_gain, 3),
+            trend=trend_view(history, t) if history is not None and history.points else None))
     rows.sort(key=lambda r: (-r.total_raw, r.member_id))
 
     n = len(docs)
@@ -563,4 +573,5 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
         "below_peers": pillar_stat(below_peers),
         "top_levers": top_levers,
         "models": models,
+        "trends": any(r.trend is not None for r in rows),
     }
