@@ -23,7 +23,7 @@ class SSIPyfuncModel(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
     ) -> pd.DataFrame:
-        return self.estimator.predict(model_input)
+        return self.estimator.predict(model_input).to_frame()
 
 
 mlflow.models.set_model(SSIPyfuncModel())
