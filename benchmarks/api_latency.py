@@ -3,8 +3,8 @@
 Starts the API (``ssi_model.api.serve``, one uvicorn worker) on the champion of the configured
 MLflow store (``MLFLOW_TRACKING_URI``, ``SSI_MODEL_NAME``, ``SSI_MODEL_ALIAS``), sends sequential
 single-profile requests over one keep-alive connection, and prints p50/p90/p99. In-process it
-also times the served scoring path (``SSIEstimator.predict`` on records) and the four raw ``Booster.predict``
-calls on the same feature row, so the HTTP figure can be read as a ratio.
+also times the served scoring path (``SSIEstimator.predict`` on records) and the four raw
+``Booster.predict`` calls on the same feature row, so the HTTP figure can be read as a ratio.
 
     python benchmarks/api_latency.py [--requests 2000] [--warmup 200]
 """
