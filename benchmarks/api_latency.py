@@ -3,8 +3,8 @@
 Starts the API (``ssi_model.api.serve``, one uvicorn worker) on the champion of the configured
 MLflow store (``MLFLOW_TRACKING_URI``, ``SSI_MODEL_NAME``, ``SSI_MODEL_ALIAS``), sends sequential
 single-profile requests over one keep-alive connection, and prints p50/p90/p99. In-process it
-also times the served scoring path (``predict_records``) and the four raw ``Booster.predict``
-calls on the same feature row, so the HTTP figure can be read as a ratio.
+also times the served scoring path (``SSIEstimator.predict`` on records) and the four raw
+``Booster.predict`` calls on the same feature row, so the HTTP figure can be read as a ratio.
 
     python benchmarks/api_latency.py [--requests 2000] [--warmup 200]
 """
@@ -116,17 +116,17 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    from ssi_model.api.scoring import predict_records
+    from ssi_model.batch import ProfileBatch
     from ssi_model.contract import PILLARS
     from ssi_model.settings import get_settings
     from ssi_model.tracking.registry import Registry
 
     estimator, _ = Registry(get_settings()).load(version)
-    features = estimator.builder.transform_records([profile])
+    features = estimator.builder.features(ProfileBatch.from_records([profile]))
     index = estimator._block_index()
     raw = _time(lambda: [estimator.boosters[p].predict(features[:, index[p]], num_threads=1)
                          for p in PILLARS], args.requests)
-    served = _time(lambda: predict_records(estimator, [profile]), args.requests)
+    served = _time(lambda: estimator.predict([profile]).to_records(), args.requests)
 
     print(f"model version {version}; {args.requests} sequential single-profile requests")
     print(f"POST /v1/predict over loopback: {_percentiles(latency)}")

@@ -185,7 +185,7 @@ estimator, info = registry.load(result.model_version)
 print(info)
 holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(
     run_id=result.run_id, artifact_path="holdout/holdout.parquet"))
-predicted = estimator.predict(holdout.head(8))
+predicted = estimator.predict(holdout.head(8)).to_frame()
 predicted.insert(1, "reported_total", holdout["ssi_total"].head(8).to_numpy())
 predicted[["member_id", "reported_total", "ssi_total", "ssi_total_lo", "ssi_total_hi",
            *[f"ssi_{p}" for p in PILLARS], "industry_top_pct"]]

@@ -283,7 +283,7 @@ def test_predictions_equal_the_estimators_batch_path(stack: Stack, champion: dic
     got = pd.DataFrame(doc["predictions"])
     assert list(got.columns) == PREDICTION_COLUMNS
     assert got["member_id"].tolist() == rows["member_id"].astype(str).tolist()
-    expected = _estimator(doc["model"]["version"], tmp_path).predict(rows)
+    expected = _estimator(doc["model"]["version"], tmp_path).predict(rows).to_frame()
     np.testing.assert_allclose(got[NUMBERS].to_numpy(float),
                                expected[NUMBERS].to_numpy(float), atol=1e-9)
     for target in ("total", *PILLARS):

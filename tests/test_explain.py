@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain import Explanation, explain_rows, load_catalogue, translate
-from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catalogue, to_table
+from ssi_model.explain.catalogue import CatalogueError, apply_lever, parse_catalogue
 from ssi_model.explain.evaluate import evaluate_levers, stability
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.simulator import simulate_cohort
@@ -61,10 +61,10 @@ def test_the_catalogue_refuses_a_lever_that_changes_context() -> None:
         parse_catalogue(spec)
 
 
-def _one(**values: object) -> dict[str, np.ndarray]:
+def _one(**values: object) -> ProfileBatch:
     base = {"member_id": "m", "snapshot_date": "2026-09-30", "subscription": "free"}
     frame = CONTRACT.to_typed(pd.DataFrame([{**base, **values}]))
-    return to_table(frame)
+    return ProfileBatch.from_frame(frame)
 
 
 def test_apply_lever_rules() -> None:
@@ -119,7 +119,7 @@ def test_records_and_single_members_get_the_batch_documents(
     for i in (0, 5):
         (alone,) = explain_rows(estimator, records[i:i + 1], target=45)
         assert alone == docs[i]
-    predicted = estimator.predict(rows.head(8))
+    predicted = estimator.predict(rows.head(8)).to_frame()
     for doc, (_, expected) in zip(docs, predicted.iterrows(), strict=False):
         assert doc.prediction.ssi_total == expected["ssi_total"]
         assert doc.prediction.industry_top_pct == expected["industry_top_pct"]

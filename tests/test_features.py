@@ -23,8 +23,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain.catalogue import to_table
 from ssi_model.features import PillarFeatureBuilder, feature_spec
 
 INPUTS = [c for c in CONTRACT.input_columns if c not in ("member_id", "snapshot_date")]
@@ -291,7 +291,8 @@ def test_typed_raw_csv_and_records_agree(builder: PillarFeatureBuilder) -> None:
     assert all(dtype == np.float64 for dtype in raw.dtypes)
     records = [{k: (None if pd.isna(v) else v) for k, v in r.items()}
                for r in frame.to_dict("records")]
-    np.testing.assert_array_equal(builder.transform_records(records), raw.to_numpy())
+    np.testing.assert_array_equal(builder.features(ProfileBatch.from_records(records)),
+                                  raw.to_numpy())
 
 
 def test_text_cells_are_read_like_a_form(builder: PillarFeatureBuilder) -> None:
@@ -303,7 +304,8 @@ def test_text_cells_are_read_like_a_form(builder: PillarFeatureBuilder) -> None:
     np.testing.assert_array_equal(f["posts_per_week"] * WEEKS, [13.0, 2.0, np.nan, np.nan, 0.0])
     np.testing.assert_array_equal(f["industry"], [0.0, np.nan, np.nan, 15.0, 6.0])
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    np.testing.assert_array_equal(builder.transform_records(records), f.to_numpy())
+    np.testing.assert_array_equal(builder.features(ProfileBatch.from_records(records)),
+                                  f.to_numpy())
 
 
 @pytest.mark.parametrize(
@@ -316,7 +318,7 @@ def test_values_outside_the_contract_raise(
     with pytest.raises(ValueError, match=column):
         builder.transform(pd.DataFrame({column: [value]}))
     with pytest.raises(ValueError, match=column):
-        builder.transform_records([{column: value}])
+        ProfileBatch.from_records([{column: value}])
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -333,11 +335,17 @@ def test_any_valid_rows_give_finite_or_nan_features_the_same_in_every_form(
     assert not np.isinf(values).any()
     typed = builder.transform(CONTRACT.to_typed(pd.DataFrame(rows)))
     np.testing.assert_array_equal(typed.to_numpy(), values)
-    np.testing.assert_array_equal(builder.transform_records(rows), values)
-    # the explanation path's column arrays, from the records and from the typed frame
-    np.testing.assert_array_equal(builder.transform_columns(to_table(rows)), values)
-    typed_table = to_table(CONTRACT.to_typed(pd.DataFrame(rows)))
-    np.testing.assert_array_equal(builder.transform_columns(typed_table), values)
+    # one batch, however it is built: records (the API), the typed frame, column arrays
+    from_records = ProfileBatch.from_records(rows)
+    np.testing.assert_array_equal(builder.features(from_records), values)
+    from_typed = ProfileBatch.from_frame(CONTRACT.to_typed(pd.DataFrame(rows)))
+    from_columns = ProfileBatch.from_columns(
+        {c: [r.get(c) for r in rows] for c in INPUTS}, member_id=[r.get("member_id") for r in rows])
+    for other in (from_typed, from_columns):
+        assert list(other) == list(from_records)
+        for column in from_records:
+            np.testing.assert_array_equal(other[column], from_records[column], err_msg=column)
+        np.testing.assert_array_equal(other.member_id, from_records.member_id)
     # rates and shares stay in 0..1 (engagement per post is a count per post, not a share)
     for name in ("invitation_acceptance_rate", "message_reply_rate", "inmail_reply_rate",
                  "vp_plus_share", "coworker_share", "out_of_network_share",
@@ -369,7 +377,7 @@ def test_raising_an_input_moves_each_feature_in_its_declared_direction(
     raised = _raised(row, column, step)
     if raised is None:
         return
-    before, after = builder.transform_records([row, raised])
+    before, after = builder.features(ProfileBatch.from_records([row, raised]))
     spec = feature_spec()
     for k, name in enumerate(builder.feature_names_out_):
         response = spec[name].response(column)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tests.test_report import _english_patterns, visible_text
 from typer.testing import CliRunner
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain import explain_rows
@@ -70,9 +71,8 @@ def _check_additive(estimator: SSIEstimator, before: dict[str, Any], after: dict
                     expected_changed: set[str]) -> None:
     change = explain_change(estimator, before, after)
     assert {c.column for c in change.columns} == expected_changed
-    predicted = estimator.predict_matrix(estimator.builder.transform_columns(
-        {k: np.concatenate([v1, v2]) for (k, v1), v2 in zip(
-            _table(before).items(), _table(after).values(), strict=True)}))
+    predicted = estimator.predict_matrix(estimator.builder.features(
+        ProfileBatch.concat([_table(before), _table(after)])))
     for j, pillar in enumerate(PILLARS):
         pc = change.pillars[pillar]  # type: ignore[index]
         # the model's own (clipped) predictions, not a surrogate
@@ -90,10 +90,8 @@ def _check_additive(estimator: SSIEstimator, before: dict[str, Any], after: dict
             assert change.contribution(column) == 0.0
 
 
-def _table(row: dict[str, Any]) -> dict[str, np.ndarray]:
-    from ssi_model.explain.catalogue import to_table
-
-    return to_table([row])
+def _table(row: dict[str, Any]) -> ProfileBatch:
+    return ProfileBatch.from_records([row])
 
 
 _CHANGEABLE = [c for c in BEHAVIOUR if CONTRACT[c].kind in ("int", "float")]

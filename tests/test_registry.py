@@ -161,7 +161,7 @@ def contract_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _reference(team: Team, path: Path) -> pd.DataFrame:
     """In process: the registry's estimator on the validated rows (what `ssi predict` scores)."""
     estimator: SSIEstimator = Registry(team.settings).load()[0]
-    return estimator.predict(validate(read_raw(path)).clean)
+    return estimator.predict(validate(read_raw(path)).clean).to_frame()
 
 
 def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:

@@ -66,7 +66,8 @@ def test_same_data_config_and_seed_give_the_same_model(tiny) -> None:  # type: i
     first = fit_estimator(rows, config)
     second = fit_estimator(rows, config)
     assert first.cv_mae == second.cv_mae
-    pd.testing.assert_frame_equal(first.estimator.predict(rows), second.estimator.predict(rows))
+    pd.testing.assert_frame_equal(first.estimator.predict(rows).to_frame(),
+                                  second.estimator.predict(rows).to_frame())
     other = fit_estimator(rows, config.with_seed(config.seed + 1))
     assert other.cv_mae != first.cv_mae
 
@@ -76,7 +77,8 @@ def test_save_and_load_give_identical_predictions(tiny, fitted_estimator: SSIEst
     rows, _ = tiny
     estimator = fitted_estimator
     loaded = SSIEstimator.load(estimator.save(tmp_path / "model"))
-    pd.testing.assert_frame_equal(estimator.predict(rows), loaded.predict(rows))
+    pd.testing.assert_frame_equal(estimator.predict(rows).to_frame(),
+                                  loaded.predict(rows).to_frame())
     assert {p.name for p in (tmp_path / "model").iterdir()} == {
         "bundle.json", *(f"booster_{p}.txt" for p in PILLARS)}
 

@@ -76,7 +76,7 @@ def page(served: SSIEstimator, members: list[dict[str, Any]],
 def _predict(estimator: SSIEstimator, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     """``SSIEstimator.predict`` on plain rows, as prediction records."""
     frame = pd.DataFrame.from_records(rows, columns=CONTRACT.input_columns)
-    result = pd.DataFrame(estimator.predict(frame))
+    result = estimator.predict(frame).to_frame()
     return [{k: float(v) for k, v in r.items() if k in RECORD_KEYS}
             for r in result.to_dict("records")]
 

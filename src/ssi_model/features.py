@@ -14,8 +14,10 @@ transformer:
 Unknown stays unknown: an empty cell (or an absent contract column) gives NaN in every feature
 computed from it, never 0. Context categories become integer codes (as floats) in the contract's
 fixed category order, so a booster needs no pandas ``category`` dtype (lost in MLflow signatures).
-Extra columns are ignored. Values are not range-checked here (that is validation's job), but a
-category outside the contract or an unparseable number raises ``ValueError``.
+Extra columns are ignored. Cells are read by :class:`ssi_model.batch.ProfileBatch` (the
+contract's parse): values are not range-checked here (that is validation's job), but a category
+outside the contract or an unparseable cell raises ``ValueError``. ``features(batch)`` is the one
+computation; ``transform`` is the scikit-learn face of it for frames.
 """
 
 from __future__ import annotations
@@ -33,17 +35,16 @@ import yaml
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ssi_model.contract import BOOL_WORDS, CONTRACT, PILLARS
+from ssi_model.batch import ProfileBatch
+from ssi_model.contract import CONTRACT, PILLARS
 
 Op = Literal["code", "value", "ratio", "share_filled"]
 _OPS: tuple[str, ...] = ("code", "value", "ratio", "share_filled")
 _NOT_FEATURES = frozenset({"member_id", "snapshot_date"})
 
-_MASKED_ARRAYS = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
-
-# Spellings of a boolean cell a CSV or a web form may carry: the contract's words (en, nl, de),
-# so every cell validation accepts, the builder reads (compared case-folded and stripped).
-_BOOL_TOKENS: dict[str, float] = {word: float(value) for word, value in BOOL_WORDS.items()}
+# Up to this many rows, category codes come from a dict lookup per cell; beyond, from one
+# vectorised pandas indexer (which costs ~20 µs to set up, but far less per cell).
+_DICT_LOOKUP_ROWS = 1024
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,88 +331,6 @@ def _compute(plan: _Plan, inputs: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading cells: typed frames, raw frames (CSV) and plain records give the same floats
-# --------------------------------------------------------------------------------------------------
-
-
-def _column_array(frame: pd.DataFrame, position: int) -> Any:
-    """The values of one column without building a Series (which costs ~20 µs a column)."""
-    get = getattr(frame, "_get_column_array", None)  # pandas internal; public fallback below
-    return get(position) if get is not None else frame.iloc[:, position].array
-
-
-def _numeric_column(values: Any, name: str) -> np.ndarray:
-    """float64 (NaN = unknown) from a numeric, boolean, nullable or object column."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        return values.astype(np.float64)
-    if isinstance(values, _MASKED_ARRAYS):  # Int64, Float64, boolean: NA -> NaN
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    # object / string cells (a CSV column with blanks, a form): numbers, bools, or their text.
-    # Whatever pandas cannot parse is read cell by cell exactly as transform_records reads it.
-    cells = np.asarray(values, dtype=object)
-    out = np.asarray(pd.to_numeric(cells, errors="coerce"), dtype=np.float64).copy()
-    unresolved = np.isnan(out) & ~pd.isna(cells)
-    if unresolved.any():
-        out[unresolved] = [_scalar_number(v, name) for v in cells[unresolved]]
-    return out
-
-
-def _category_column(values: Any, name: str, index: pd.Index) -> np.ndarray:
-    """Contract category codes as float64 (NaN = unknown); a value outside the contract raises."""
-    if isinstance(values, pd.Categorical):
-        codes = values.codes.astype(np.intp)
-        if values.categories.tolist() != index.tolist():
-            remap = np.append(index.get_indexer(values.categories), -1).astype(np.intp)
-            remap[:-1][remap[:-1] < 0] = -2  # a category the contract does not know
-            codes = remap[codes]  # code -1 (NA) picks the trailing -1
-        invalid = codes == -2
-    else:
-        codes = index.get_indexer(values).astype(np.intp)
-        missing = pd.isna(values)
-        invalid = (codes == -1) & ~missing
-        if invalid.any():  # an empty string is an empty cell: unknown
-            invalid &= np.asarray(values, dtype=object) != ""
-    if invalid.any():
-        bad = sorted({str(v) for v in np.asarray(values, dtype=object)[invalid]})[:5]
-        raise ValueError(f"column {name!r}: values outside the contract: {bad}")
-    out = codes.astype(np.float64)
-    out[codes < 0] = np.nan
-    return out
-
-
-def _scalar_number(value: Any, name: str) -> float:
-    kind = type(value)
-    if kind is int or kind is float or kind is bool:  # the common case first: it is per cell
-        return float(value)
-    if value is None or value is pd.NA or value is pd.NaT:
-        return np.nan
-    if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().casefold()
-        if text == "":
-            return np.nan
-        if text in _BOOL_TOKENS:
-            return _BOOL_TOKENS[text]
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"column {name!r}: not a number: {value!r}") from None
-    raise TypeError(f"column {name!r}: unsupported value {value!r}")
-
-
-def _scalar_code(value: Any, name: str, lookup: Mapping[str, int]) -> float:
-    code = lookup.get(value) if isinstance(value, str) else None
-    if code is not None:
-        return float(code)
-    if value is None or value is pd.NA or value == "" or (
-        isinstance(value, float) and np.isnan(value)
-    ):
-        return np.nan
-    raise ValueError(f"column {name!r}: value outside the contract: {value!r}")
-
-
-# --------------------------------------------------------------------------------------------------
 # The transformer
 # --------------------------------------------------------------------------------------------------
 
@@ -431,8 +350,9 @@ class PillarFeatureBuilder(TransformerMixin, BaseEstimator):
     feature is NaN (with a warning). That is how the generic scikit-learn checks run.
 
     Output: ``transform`` returns a float64 DataFrame in ``feature_names_out_`` order with the
-    input's index (``set_output`` may turn it into another container);
-    ``transform_records`` returns the same numbers as an ndarray, without pandas.
+    input's index (``set_output`` may turn it into another container); ``features`` returns
+    the same numbers as an ndarray from a :class:`~ssi_model.batch.ProfileBatch` (records,
+    column arrays, lever variants), without pandas.
 
     Attributes (after ``fit``; the transform itself learns nothing from data)
     ----------
@@ -475,69 +395,43 @@ class PillarFeatureBuilder(TransformerMixin, BaseEstimator):
         """Features of every row: float64 DataFrame, columns ``feature_names_out_``, X's index."""
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
-        plan = self._plan
-        names = frame.columns.tolist()
-        position = {name: i for i, name in enumerate(names)}
-        if len(position) != len(names):
-            raise ValueError("X has duplicate column names")
-        positions = [position.get(name, -1) for name in plan.input_columns]  # -1: absent: unknown
-        if len(frame) and max(positions, default=-1) < 0:
+        if len(frame) and not any(name in frame.columns for name in self._plan.input_columns):
             warnings.warn(
                 "X has no contract input column; every feature is unknown (NaN)",
                 UserWarning,
                 stacklevel=2,
             )
-        inputs = np.zeros((len(plan.input_columns) + 1, len(frame)))
-        for j, (name, index) in enumerate(zip(plan.input_columns, plan.indexes, strict=True)):
-            if positions[j] < 0:
-                inputs[j] = np.nan
-                continue
-            column = _column_array(frame, positions[j])
-            if index is None:
-                inputs[j] = _numeric_column(column, name)
-            else:
-                inputs[j] = _category_column(column, name, index)
         return pd.DataFrame(
-            _compute(plan, inputs).T,
+            self.features(ProfileBatch.from_frame(frame)),
             columns=pd.Index(self.feature_names_out_, dtype=object),
             index=frame.index,
             copy=False,
         )
 
-    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Fast path for a few rows (the API): dicts of contract values → float64 (n, F) array.
+    def features(self, batch: ProfileBatch) -> np.ndarray:
+        """Features of a batch of profiles: float64 (n, F) in ``feature_names_out_`` order.
 
-        Same numbers as ``transform`` on the same rows; missing keys and ``None`` are unknown.
+        Every scoring path comes here: ``transform`` (frames), the estimator's ``predict``
+        (frames, records, batches) and the explanations (a member with its lever variants).
         """
         check_is_fitted(self)
         plan = self._plan
-        inputs = np.zeros((len(plan.input_columns) + 1, len(records)))
-        for j, (name, lookup) in enumerate(zip(plan.input_columns, plan.lookups, strict=True)):
+        n = len(batch)
+        inputs = np.empty((len(plan.input_columns) + 1, n))
+        inputs[-1] = 0.0  # the padding row the plan's index arrays point at
+        for j, (name, lookup, index) in enumerate(
+            zip(plan.input_columns, plan.lookups, plan.indexes, strict=True)
+        ):
+            values = batch[name]
             if lookup is None:
-                inputs[j, :] = [_scalar_number(r.get(name), name) for r in records]
+                inputs[j] = values
+            elif n <= _DICT_LOOKUP_ROWS:  # a dict per cell: far cheaper than an indexer on a few
+                inputs[j, :] = [lookup.get(v, np.nan) for v in values]
             else:
-                inputs[j, :] = [_scalar_code(r.get(name), name, lookup) for r in records]
-        return _compute(plan, inputs).T
-
-    def transform_columns(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """Fast path for column arrays: contract column → 1-D array (all of one length) → (n, F).
-
-        Numbers and booleans as floats (NaN = unknown), categories as strings (``None`` unknown);
-        an absent column is unknown. Same numbers as ``transform`` on a frame of these columns,
-        without building one: the explanation path scores ~100 variants of a member this way.
-        """
-        check_is_fitted(self)
-        plan = self._plan
-        n = len(next(iter(columns.values()))) if columns else 0
-        inputs = np.zeros((len(plan.input_columns) + 1, n))
-        for j, (name, lookup) in enumerate(zip(plan.input_columns, plan.lookups, strict=True)):
-            values = columns.get(name)
-            if values is None:
-                inputs[j] = np.nan
-            elif lookup is None:
-                inputs[j] = _numeric_column(values, name)
-            else:  # a dict lookup per cell: far cheaper than pandas' indexer on a few rows
-                inputs[j, :] = [_scalar_code(v, name, lookup) for v in values]
+                codes = index.get_indexer(values).astype(np.float64)  # type: ignore[union-attr,arg-type]
+                codes[codes < 0] = np.nan
+                inputs[j] = codes
+        # Column-major, so out.T is the layout a DataFrame keeps its float block in (no copy).
         return _compute(plan, inputs).T
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -29,7 +29,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from ssi_model.api.scoring import predict_records
 from ssi_model.contract import CONTRACT
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.settings import Settings
@@ -109,7 +108,7 @@ def load_served(registry: Registry, version: str) -> ServedModel:
 def check_estimator(estimator: SSIEstimator) -> None:
     """Score one all-unknown profile: a version that loads but cannot predict is refused, and the
     first real request does not pay for lazy set-up."""
-    row = predict_records(estimator, [{"member_id": "warm-up"}])[0]
+    (row,) = estimator.predict([{"member_id": "warm-up"}]).to_records()
     values = np.array([v for k, v in row.items() if k != "member_id"], dtype=float)
     if not np.all(np.isfinite(values)) or not 0 <= row["ssi_total"] <= CONTRACT.total_max:
         raise ValueError("the model's predictions for a test profile are not valid")

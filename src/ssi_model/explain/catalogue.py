@@ -1,29 +1,28 @@
 """The lever catalogue (levers.yaml): loading, checking against the contract, applying levers.
 
-Levers are applied to a *table*: a dict of float arrays (NaN = unknown, booleans as 0/1) for the
-behaviour columns plus the context columns as object arrays, one entry per member. Applying is
-vectorised over members, so gains for every member and lever come from one batch of predictions.
+Levers are applied to a :class:`~ssi_model.batch.ProfileBatch` (float arrays for the behaviour
+columns, NaN = unknown, booleans as 0/1; the context columns as objects), the batch every scoring
+path reads. Applying is vectorised over members, so gains for every member and lever come from
+one batch of predictions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import yaml
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS, languages
 
 Op = Literal["set", "at_least", "add", "add_at_rate", "follow", "copy"]
 OPS = ("set", "at_least", "add", "add_at_rate", "follow", "copy")
 LANGS = languages()
-Table = dict[str, np.ndarray]
-NUMERIC = ("int", "float", "bool")
 
 
 @dataclass(frozen=True)
@@ -178,64 +177,24 @@ def load_catalogue() -> Catalogue:
     return parse_catalogue(yaml.safe_load(text))
 
 
-# -- tables ------------------------------------------------------------------------------------
-
-def to_table(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Table:
-    """Contract rows → arrays: floats for behaviour columns (NaN unknown), objects for context.
-
-    ``rows`` is a frame of (validated) contract rows, or plain records such as an API request's
-    profiles (a missing key or ``None`` is unknown), read without building a frame.
-    """
-    if not isinstance(rows, pd.DataFrame):
-        return _records_table(rows)
-    table: Table = {}
-    for name in CONTRACT.input_columns:
-        col = CONTRACT[name]
-        if name not in rows.columns:
-            table[name] = (np.full(len(rows), np.nan) if col.kind in NUMERIC
-                           else np.full(len(rows), None, dtype=object))
-        elif col.kind in NUMERIC:
-            values = rows[name]
-            if values.dtype == object:
-                values = values.astype("Float64")
-            table[name] = values.to_numpy(dtype=float, na_value=np.nan)
-        else:
-            values = rows[name].astype(object)
-            table[name] = values.where(values.notna(), None).to_numpy(dtype=object)
-    return table
-
-
-def _records_table(records: Sequence[Mapping[str, Any]]) -> Table:
-    table: Table = {}
-    for name in CONTRACT.input_columns:
-        cells = [r.get(name) for r in records]
-        if CONTRACT[name].kind in NUMERIC:
-            table[name] = np.array([np.nan if v is None else float(v) for v in cells],
-                                   dtype=float)
-        else:
-            table[name] = np.empty(len(cells), dtype=object)
-            table[name][:] = cells
-    return table
-
-
-def take(table: Table, index: np.ndarray) -> Table:
-    return {k: v[index] for k, v in table.items()}
-
-
 def _cap(column: str, ceiling: float | None) -> float:
     hi = CONTRACT[column].numeric_bound("max")
     caps = [c for c in (ceiling, hi) if c is not None]
     return min(caps) if caps else np.inf
 
 
-def apply_lever(lever: LeverSpec, table: Table, rows: np.ndarray | None = None) -> np.ndarray:
+def apply_lever(lever: LeverSpec, table: ProfileBatch,
+                rows: np.ndarray | None = None) -> np.ndarray:
     """Apply ``lever`` in place to ``table`` (only at ``rows``); returns where it applied.
+
+    In place: the arrays of the columns the lever changes are written; a caller that must keep
+    the original copies them first (``table.with_values({c: table[c].copy() ...})``).
 
     A lever applies to a member when its requirements hold, every column it reads is known, its
     first change moves something, and the result keeps the contract's ranges and cross-column
     rules. Elsewhere the table is left untouched.
     """
-    n = len(next(iter(table.values())))
+    n = len(table)
     where = np.zeros(n, dtype=bool)
     where[rows if rows is not None else slice(None)] = True
     ok = where.copy()
@@ -249,7 +208,7 @@ def apply_lever(lever: LeverSpec, table: Table, rows: np.ndarray | None = None) 
     before = {c: table[c].copy() for c in {ch.column for ch in lever.changes}
               | {ch.of for ch in lever.changes if ch.of}
               | {r for ch in lever.changes for r in (ch.rate_of or ())}}
-    new: Table = {}
+    new: dict[str, np.ndarray] = {}
     for k, change in enumerate(lever.changes):
         current = new.get(change.column, before[change.column])
         reads = [current]
@@ -284,7 +243,7 @@ def apply_lever(lever: LeverSpec, table: Table, rows: np.ndarray | None = None) 
     # reads a changed column. A lever never makes a value unknown (NaN passes every rule).
     for value in new.values():
         ok &= ~np.isnan(value)
-    ok &= CONTRACT.rows_ok({**table, **new}, set(new))
+    ok &= CONTRACT.rows_ok({**table.columns, **new}, set(new))
 
     for column, value in new.items():
         table[column][ok] = value[ok]

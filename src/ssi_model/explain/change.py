@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain.catalogue import Table, to_table
 from ssi_model.explain.schema import Pillar
 from ssi_model.model.estimator import SSIEstimator
 
@@ -100,7 +100,7 @@ def _date(row: Mapping[str, Any]) -> str | None:
     return str(iso()[:10]) if iso else str(value)[:10]
 
 
-def changed_columns(before: Table, after: Table) -> list[str]:
+def changed_columns(before: ProfileBatch, after: ProfileBatch) -> list[str]:
     """Input columns whose value differs between row 0 of each table (unknown = unknown)."""
     out = []
     for name in CONTRACT.input_columns:
@@ -127,17 +127,18 @@ def _plain(column: str, value: Any) -> Value:
     return str(value)
 
 
-def _hybrids(before: Table, after: Table, columns: list[str], switched: np.ndarray) -> Table:
+def _hybrids(before: ProfileBatch, after: ProfileBatch, columns: list[str],
+             switched: np.ndarray) -> ProfileBatch:
     """Rows of ``before`` with ``columns[j]`` taken from ``after`` where ``switched[:, j]``."""
     n = len(switched)
-    rows: Table = {}
-    for name, values in before.items():
+    rows: dict[str, np.ndarray] = {}
+    for name, values in before.columns.items():
         rows[name] = np.repeat(values[:1], n)
     for j, name in enumerate(columns):
         rows[name] = np.where(switched[:, j], after[name][0], before[name][0])
         if before[name].dtype == object:
             rows[name] = rows[name].astype(object)
-    return rows
+    return ProfileBatch.from_columns(rows, member_id=np.repeat(before.member_id[:1], n))
 
 
 def _exact(k: int, worth: np.ndarray) -> np.ndarray:
@@ -167,7 +168,7 @@ def explain_change(estimator: SSIEstimator, before: Mapping[str, Any],
     ``before`` and ``after`` are contract rows as records (a stored snapshot's ``row``; a missing
     key or None is unknown). See the module docstring for the method and its guarantees.
     """
-    old, new = to_table([before]), to_table([after])
+    old, new = ProfileBatch.from_records([before]), ProfileBatch.from_records([after])
     columns = changed_columns(old, new)
     k = len(columns)
     if k == 0:
@@ -185,7 +186,7 @@ def explain_change(estimator: SSIEstimator, before: Mapping[str, Any],
         switched = (rank[:, None, :] < steps[None, :, None]).reshape(-1, k)
         method = "sampled_shapley"
     rows = _hybrids(old, new, columns, switched)
-    worth = estimator.predict_matrix(estimator.builder.transform_columns(rows))
+    worth = estimator.predict_matrix(estimator.builder.features(rows))
 
     if method == "exact_shapley":
         phi = _exact(k, worth)

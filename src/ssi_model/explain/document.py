@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain.catalogue import Catalogue, Table
+from ssi_model.explain.catalogue import Catalogue
 from ssi_model.explain.plans import Bundle, BundleScores, TargetSearch
 from ssi_model.explain.schema import (
     Explanation,
@@ -113,7 +114,7 @@ def _unknown(value: object) -> bool:
 
 def explanation(
     *,
-    table: Table,
+    table: ProfileBatch,
     member: int,
     prediction: dict[str, Any],
     peers: Peers,

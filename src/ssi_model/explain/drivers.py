@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain.catalogue import Table
 from ssi_model.explain.schema import Driver, PillarDrivers
 from ssi_model.model.estimator import SSIEstimator
 
 MIN_DRIVER = 0.05  # points; smaller contributions are noise, not a driver
 
 
-def peer_table(estimator: SSIEstimator, table: Table, keys: list[str]) -> Table:
+def peer_table(estimator: SSIEstimator, table: ProfileBatch, keys: list[str]) -> ProfileBatch:
     """The member's context with the peer group's median behaviour."""
-    peer = {k: v.copy() for k, v in table.items()}
+    peer = table.with_values({c: table[c].copy() for c in CONTRACT.behaviour_columns})
     for i, key in enumerate(keys):
         medians = estimator.peers.groups[key].medians
         for column in CONTRACT.behaviour_columns:
@@ -42,7 +42,7 @@ def roll_up_matrix(features: list[str], sources: dict[str, list[str]],
     return matrix
 
 
-def pillar_drivers(estimator: SSIEstimator, table: Table, peer: Table,
+def pillar_drivers(estimator: SSIEstimator, table: ProfileBatch, peer: ProfileBatch,
                    contributions: dict[str, np.ndarray], base: np.ndarray,
                    peer_pred: np.ndarray, top: int) -> list[dict[str, PillarDrivers]]:
     """Per member and pillar, the ``top`` columns pushing it up and down against the peers.
@@ -83,7 +83,8 @@ def _plain(column: str, value: float) -> float | bool | None:
     return round(float(value), 2)
 
 
-def _driver(column: str, contribution: float, table: Table, peer: Table, i: int) -> Driver:
+def _driver(column: str, contribution: float, table: ProfileBatch, peer: ProfileBatch,
+            i: int) -> Driver:
     peer_value = _plain(column, peer[column][i])
     return Driver(
         column=column,

@@ -37,18 +37,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLARS
 
 # Package-level explain_rows: it stays public however the explain module is split.
 from ssi_model.explain import explain_rows
-from ssi_model.explain.catalogue import (
-    Catalogue,
-    Table,
-    apply_lever,
-    load_catalogue,
-    take,
-    to_table,
-)
+from ssi_model.explain.catalogue import Catalogue, apply_lever, load_catalogue
 from ssi_model.explain.schema import Explanation
 from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import SSIEstimator
@@ -116,30 +110,28 @@ def _violations(row: Mapping[str, Any], changes: Mapping[str, object]) -> int:
 
 # -- building the changed rows -------------------------------------------------------------------
 
-def _applicable(table: Table, catalogue: Catalogue) -> tuple[Table, pd.DataFrame]:
+def _applicable(table: ProfileBatch, catalogue: Catalogue) -> tuple[ProfileBatch, pd.DataFrame]:
     """Every (member, lever) pair where the lever applies: the changed rows, stacked, and a table
     of who and which lever (``member``, ``lever``, ``pillars``)."""
-    blocks: list[Table] = []
+    blocks: list[ProfileBatch] = []
     records: list[pd.DataFrame] = []
     for lever in catalogue.levers:
         # apply_lever writes only the columns the lever changes: copy those, share the rest
-        work = dict(table)
-        for column in lever.columns:
-            work[column] = table[column].copy()
+        work = table.with_values({c: table[c].copy() for c in lever.columns})
         idx = np.flatnonzero(apply_lever(lever, work))
         if not len(idx):
             continue
-        blocks.append(take(work, idx))
+        blocks.append(work.take(idx))
         records.append(pd.DataFrame({"member": idx, "lever": lever.id,
                                      "pillars": [lever.pillars] * len(idx)}))
     if not blocks:
-        return take(table, np.zeros(0, dtype=int)), pd.DataFrame(
+        return table.take(np.zeros(0, dtype=int)), pd.DataFrame(
             columns=["member", "lever", "pillars"])
-    stacked = {k: np.concatenate([b[k] for b in blocks]) for k in table}
-    return stacked, pd.concat(records, ignore_index=True)
+    return ProfileBatch.concat(blocks), pd.concat(records, ignore_index=True)
 
 
-def _listed(table: Table, docs: Sequence[Explanation]) -> tuple[Table, pd.DataFrame]:
+def _listed(table: ProfileBatch,
+            docs: Sequence[Explanation]) -> tuple[ProfileBatch, pd.DataFrame]:
     """Every listed lever: the member's row with the lever's concrete ``changes`` applied."""
     members: list[int] = []
     changes: list[Mapping[str, bool | int | float]] = []
@@ -151,7 +143,7 @@ def _listed(table: Table, docs: Sequence[Explanation]) -> tuple[Table, pd.DataFr
             records.append({"member": i, "lever": lever.id, "pillar": lever.pillar,
                             "pillars": tuple(lever.pillars), "rank": rank,
                             **{f"est_{p}": float(getattr(lever.gain, p)) for p in PILLARS}})
-    rows = take(table, np.array(members, dtype=int))
+    rows = table.take(np.array(members, dtype=int))
     for k, change in enumerate(changes):
         for column, value in change.items():
             # Levers change behaviour columns only (numbers, booleans as 0/1); anything else is
@@ -163,23 +155,18 @@ def _listed(table: Table, docs: Sequence[Explanation]) -> tuple[Table, pd.DataFr
     return rows, listed
 
 
-def _frame(table: Table) -> pd.DataFrame:
-    return CONTRACT.to_typed(pd.DataFrame({c: table[c] for c in CONTRACT.input_columns}))
+Part = tuple[ProfileBatch, np.ndarray]  # changed rows and, for each, the index of its member
 
 
-Part = tuple[Table, np.ndarray]  # changed rows and, for each, the index of its member
-
-
-def _score(table: Table, parts: Sequence[Part], calibration: str,
+def _score(table: ProfileBatch, parts: Sequence[Part], calibration: str,
            estimator: SSIEstimator | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """True (and, with an estimator, model) gains of each part's rows over their members' own
     rows: one structural call and one model predict on a single frame holding the members and
     every part's rows."""
-    stacked = {k: np.concatenate([table[k], *[rows[k] for rows, _ in parts]]) for k in table}
-    frame = _frame(stacked)
-    truth = structural_pillars(frame, calibration)[list(PILLARS)].to_numpy(float)
-    model = estimator.predict_pillars(frame) if estimator is not None else None
-    n = len(table["member_id"])
+    stacked = ProfileBatch.concat([table, *[rows for rows, _ in parts]])
+    truth = structural_pillars(stacked.to_frame(), calibration)[list(PILLARS)].to_numpy(float)
+    model = estimator.predict_pillars(stacked) if estimator is not None else None
+    n = len(table)
     true_gain: list[np.ndarray] = []
     model_gain: list[np.ndarray] = []
     offset = n
@@ -202,7 +189,7 @@ def _listed_violations(rows: pd.DataFrame, docs: Sequence[Explanation]) -> int:
 def true_gains(rows: pd.DataFrame, docs: Sequence[Explanation],
                calibration: str = "linkedin") -> tuple[pd.DataFrame, int]:
     """Every listed lever with its estimated and true gain per pillar, and the violations."""
-    table = to_table(rows)
+    table = ProfileBatch.from_frame(rows)
     listed_rows, listed = _listed(table, docs)
     violations = _listed_violations(rows, docs)
     if not len(listed):
@@ -226,7 +213,7 @@ def lever_gains(estimator: SSIEstimator, rows: pd.DataFrame, docs: Sequence[Expl
     structural call for the members, every applicable lever and every listed lever.
     """
     catalogue = catalogue or load_catalogue()
-    table = to_table(rows)
+    table = ProfileBatch.from_frame(rows)
     variant_rows, applicable = _applicable(table, catalogue)
     listed_rows, listed = _listed(table, docs)
     (true_app, true_listed), (model_app, _) = _score(

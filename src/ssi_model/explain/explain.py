@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ssi_model.batch import ProfileBatch, as_batch
 from ssi_model.contract import languages
 from ssi_model.explain import document, plans
-from ssi_model.explain.catalogue import Catalogue, Table, load_catalogue, to_table
+from ssi_model.explain.catalogue import Catalogue, load_catalogue
 from ssi_model.explain.drivers import peer_table, pillar_drivers
 from ssi_model.explain.schema import Explanation, ModelInfo
 from ssi_model.explain.variants import lever_variants
@@ -38,7 +39,7 @@ CHUNK_MEMBERS = 256
 
 def explain_rows(
     estimator: SSIEstimator,
-    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]] | ProfileBatch,
     *,
     budget_minutes: float | None = None,
     target: float | None = None,
@@ -47,12 +48,13 @@ def explain_rows(
     catalogue: Catalogue | None = None,
     top_drivers: int = 3,
 ) -> list[Explanation]:
-    """One explanation document per row of (validated) contract rows, a frame or records."""
+    """One explanation document per row of (validated) contract rows: a frame, records or a
+    batch."""
     catalogue = catalogue or load_catalogue()
     if lang not in languages():
         raise ValueError(f"lang must be one of {', '.join(languages())}, not {lang!r}")
-    table = to_table(rows)
-    n = len(table["member_id"])
+    table = as_batch(rows)
+    n = len(table)
     if n == 0:
         return []
     info = model_info or ModelInfo(name="ssi-estimator", run_id=estimator.meta.get("run_id"),
@@ -60,17 +62,17 @@ def explain_rows(
     docs: list[Explanation] = []
     with task("explain", total=n, unit="members") as bar:
         for start in range(0, n, CHUNK_MEMBERS):
-            chunk = {k: v[start:start + CHUNK_MEMBERS] for k, v in table.items()}
+            chunk = table.take(np.arange(start, min(start + CHUNK_MEMBERS, n)))
             docs += _explain_chunk(estimator, chunk, budget_minutes=budget_minutes,
                                    target=target, lang=lang, model_info=info,
                                    catalogue=catalogue, top_drivers=top_drivers)
-            bar.advance(len(chunk["member_id"]))
+            bar.advance(len(chunk))
     return docs
 
 
 def _explain_chunk(
     estimator: SSIEstimator,
-    table: Table,
+    table: ProfileBatch,
     *,
     budget_minutes: float | None,
     target: float | None,
@@ -79,21 +81,20 @@ def _explain_chunk(
     catalogue: Catalogue,
     top_drivers: int,
 ) -> list[Explanation]:
-    n = len(table["member_id"])
+    n = len(table)
     keys = [estimator.peers.resolve(i, r) for i, r in
             zip(table["industry"], table["role_family"], strict=True)]
     peer = peer_table(estimator, table, keys)
     variants = lever_variants(table, catalogue)
     # One feature matrix and one pass of the four boosters for the members, their peer profiles
     # and every lever variant; SHAP values for the members and peers only.
-    stacked = {k: np.concatenate([table[k], peer[k], variants.rows[k]]) for k in table}
-    x = estimator.builder.transform_columns(stacked)
+    x = estimator.builder.features(ProfileBatch.concat([table, peer, variants.rows]))
     scored = estimator.predict_matrix(x)
     base, peer_pred = scored[:n], scored[n:2 * n]
     gains = scored[2 * n:] - base[variants.member]
     drivers = pillar_drivers(estimator, table, peer, estimator.contribution_arrays(x[:2 * n]),
                              base, peer_pred, top_drivers)
-    predictions = estimator.prediction_records(table["member_id"], table["industry"], base)
+    predictions = estimator.predictions(table, base).to_records()
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = plans.candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)

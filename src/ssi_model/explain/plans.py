@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssi_model.explain.catalogue import Catalogue, Table, apply_lever, take
+from ssi_model.batch import ProfileBatch
+from ssi_model.explain.catalogue import Catalogue, apply_lever
 from ssi_model.explain.variants import MIN_GAIN, LeverVariants, Value, as_value
 from ssi_model.model.estimator import SSIEstimator
 
@@ -67,13 +68,13 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     return bundles
 
 
-def score_bundles(estimator: SSIEstimator, table: Table, base: np.ndarray,
+def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray,
                   bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
     """Joint re-scoring: levers applied in sequence to each member's row, one predict call."""
     if not bundles:
         return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), [])
     member = np.array([b.member for b in bundles])
-    work = take(table, member)
+    work = table.take(member)
     valid = np.ones(len(bundles), dtype=bool)
     for position in range(MAX_LEVERS):
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
@@ -82,7 +83,7 @@ def score_bundles(estimator: SSIEstimator, table: Table, base: np.ndarray,
             rows = np.flatnonzero(lever_at == j)
             ok = apply_lever(catalogue.levers[j], work, rows)
             valid[rows] &= ok[rows]
-    after = estimator.predict_matrix(estimator.builder.transform_columns(work))
+    after = estimator.predict_pillars(work)
     changes = []
     for k, b in enumerate(bundles):
         cols = dict.fromkeys(c for j in b.levers for c in catalogue.levers[j].columns)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT
-from ssi_model.explain.catalogue import Catalogue, Table, apply_lever, take
+from ssi_model.explain.catalogue import Catalogue, apply_lever
 
 MIN_GAIN = 0.05  # points; smaller estimated gains are noise, not advice
 
@@ -23,7 +24,7 @@ Value = bool | int | float
 class LeverVariants:
     """Every applicable (member, lever) pair: the member's row with the lever applied."""
 
-    rows: Table  # (m,) stacked changed rows, to be scored with the members' own
+    rows: ProfileBatch  # (m,) stacked changed rows, to be scored with the members' own
     member: np.ndarray  # (m,) member index
     lever: np.ndarray  # (m,) lever index in the catalogue
     changes: list[dict[str, Value]]  # (m,) the changed values
@@ -36,7 +37,7 @@ def as_value(column: str, value: float) -> Value:
     return int(value) if CONTRACT[column].kind == "int" else float(value)
 
 
-def lever_variants(table: Table, catalogue: Catalogue) -> LeverVariants:
+def lever_variants(table: ProfileBatch, catalogue: Catalogue) -> LeverVariants:
     """Apply every lever to every member; the caller scores the rows (in one batch with whatever
     else it scores) and subtracts the members' own predictions: those are the gains."""
     members, levers = [], []
@@ -44,9 +45,7 @@ def lever_variants(table: Table, catalogue: Catalogue) -> LeverVariants:
     changes: list[dict[str, Value]] = []
     for j, lever in enumerate(catalogue.levers):
         # apply_lever writes only the columns the lever changes: copy those, share the rest
-        work = dict(table)
-        for column in lever.columns:
-            work[column] = table[column].copy()
+        work = table.with_values({c: table[c].copy() for c in lever.columns})
         idx = np.flatnonzero(apply_lever(lever, work))
         if not len(idx):
             continue
@@ -57,9 +56,9 @@ def lever_variants(table: Table, catalogue: Catalogue) -> LeverVariants:
             changes.append({c: as_value(c, work[c][i]) for c in lever.columns})
     if not members:
         empty = np.zeros(0, dtype=int)
-        return LeverVariants(take(table, empty), empty, empty, [])
+        return LeverVariants(table.take(empty), empty, empty, [])
     member = np.concatenate(members)
-    stacked = take(table, member)
+    stacked = table.take(member)
     offset = 0
     for idx, values in zip(members, changed, strict=True):
         for column, v in values.items():

@@ -9,7 +9,7 @@ calibration, peer statistics, metadata). No pickle.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ssi_model.batch import ProfileBatch, as_batch
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.features import PillarFeatureBuilder
 from ssi_model.model.intervals import IntervalCalibration
@@ -31,7 +32,37 @@ PREDICTION_COLUMNS = [
 ]
 BUNDLE = "bundle.json"
 _TARGETS = (TOTAL, *PILLARS)
-_VALUE_COLUMNS = [c for c in PREDICTION_COLUMNS if c.startswith("ssi_")]  # value, lo, hi
+Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | ProfileBatch
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What ``SSIEstimator.predict`` returns: per member, total and pillars with their 90 %
+    intervals (rounded to 2 decimals) and the industry rank, as numpy arrays.
+
+    ``values``: every column of ``PREDICTION_COLUMNS`` but ``member_id``, float64, in that order.
+    """
+
+    member_id: np.ndarray  # object: str (None when a row had none)
+    values: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.member_id)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.member_id if column == "member_id" else self.values[column]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The prediction table: columns ``PREDICTION_COLUMNS``, a row per member."""
+        return pd.DataFrame({"member_id": self.member_id, **self.values},
+                            columns=PREDICTION_COLUMNS)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per member (the keys of ``PREDICTION_COLUMNS``; plain Python values), as the
+        API and the explanation documents answer."""
+        columns = [self.values[c].tolist() for c in PREDICTION_COLUMNS[1:]]
+        return [{"member_id": member, **dict(zip(PREDICTION_COLUMNS[1:], row, strict=True))}
+                for member, *row in zip(self.member_id.tolist(), *columns, strict=True)]
 
 
 def make_builder(exclude: Sequence[str] = ()) -> PillarFeatureBuilder:
@@ -60,6 +91,7 @@ class SSIEstimator:
         return self.builder.feature_blocks_
 
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The feature frame of contract rows (training, baselines and plots read it)."""
         return self.builder.transform(rows)
 
     def _block_index(self) -> dict[str, np.ndarray]:
@@ -73,47 +105,31 @@ class SSIEstimator:
     def predict_matrix(self, features: np.ndarray | pd.DataFrame) -> np.ndarray:
         """Pillar predictions (n, 4) in PILLARS order from a feature matrix, clipped to 0–25."""
         x = features.to_numpy(dtype=float) if isinstance(features, pd.DataFrame) else features
+        if not len(x):  # LightGBM refuses an empty matrix; no rows, no predictions
+            return np.zeros((0, len(PILLARS)))
         idx = self._block_index()
         out = np.column_stack(
             [self.boosters[p].predict(x[:, idx[p]], num_threads=1) for p in PILLARS]
         )
         return np.clip(out, 0.0, CONTRACT.pillar_max)
 
-    def predict_pillars(self, rows: pd.DataFrame) -> np.ndarray:
-        return self.predict_matrix(self.features(rows))
+    def predict_pillars(self, rows: Rows) -> np.ndarray:
+        """Unrounded pillar predictions (n, 4) in PILLARS order, clipped to 0–25."""
+        return self.predict_matrix(self.builder.features(as_batch(rows)))
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """The prediction table of PRODUCT.md: per member, total and pillars with intervals."""
-        pillars = self.predict_pillars(rows)
-        return self.prediction_frame(rows, pillars)
+    def predict(self, rows: Rows) -> Predictions:
+        """The prediction table of PRODUCT.md: per member, total and pillars with intervals.
 
-    def prediction_frame(self, rows: pd.DataFrame, pillars: np.ndarray) -> pd.DataFrame:
-        if "industry" in rows:
-            known = rows["industry"].notna()
-            industries = rows["industry"].astype(object).where(known, None).tolist()
-        else:
-            industries = [None] * len(rows)
-        out: dict[str, Any] = {
-            "member_id": rows["member_id"].astype("string").to_numpy()
-            if "member_id" in rows else np.arange(len(rows)).astype(str),
-            **self._prediction_columns(industries, pillars),
-        }
-        return pd.DataFrame(out, columns=PREDICTION_COLUMNS)
-
-    def prediction_records(self, member_ids: Iterable[Any], industries: Iterable[Any],
-                           pillars: np.ndarray) -> list[dict[str, Any]]:
-        """``prediction_frame`` without pandas, for a few rows: one dict per member.
-
-        The same numbers; the API and single-member explanations answer this way.
+        ``rows``: a frame (typed or raw), plain records (as the API gets them) or a batch.
         """
-        columns = self._prediction_columns(industries, pillars)
-        table = np.column_stack([columns[c] for c in _VALUE_COLUMNS]).tolist()
-        return [
-            {"member_id": str(member), **dict(zip(_VALUE_COLUMNS, row, strict=True)),
-             "industry_top_pct": rank}
-            for member, row, rank in zip(member_ids, table, columns["industry_top_pct"].tolist(),
-                                         strict=True)
-        ]
+        batch = as_batch(rows)
+        return self.predictions(batch, self.predict_matrix(self.builder.features(batch)))
+
+    def predictions(self, batch: ProfileBatch, pillars: np.ndarray) -> Predictions:
+        """The typed result for pillars already predicted for ``batch`` (the explanations score a
+        member together with its lever variants in one pass, then summarise the member here)."""
+        return Predictions(member_id=batch.member_id,
+                           values=self._prediction_columns(batch["industry"], pillars))
 
     def _prediction_columns(self, industries: Iterable[Any],
                             pillars: np.ndarray) -> dict[str, np.ndarray]:

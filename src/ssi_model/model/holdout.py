@@ -31,7 +31,7 @@ def observed_frame(rows: pd.DataFrame) -> pd.DataFrame:
 def holdout_metrics(estimator: SSIEstimator, holdout: pd.DataFrame) -> tuple[dict[str, float],
                                                                                 pd.DataFrame]:
     """Model metrics on held-out rows: MAE, RMSE, R², coverage and width, per-segment MAE."""
-    predicted = estimator.predict(holdout)
+    predicted = estimator.predict(holdout).to_frame()
     observed = observed_frame(holdout)
     metrics: dict[str, float] = {}
     for name in (TOTAL, *PILLARS):

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 from babel.dates import format_date
 
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
-from ssi_model.explain.catalogue import to_table
 from ssi_model.explain.change import ChangeExplanation, ColumnChange, explain_change
 from ssi_model.model.estimator import SSIEstimator
 
@@ -90,9 +90,9 @@ def member_history(estimator: SSIEstimator, snapshots: Sequence[SnapshotLike]) -
     if not ordered:
         raise ValueError("a history needs at least one snapshot")
     rows = [dict(s.row) for s in ordered]
-    table = to_table(rows)
-    pillars = estimator.predict_matrix(estimator.builder.transform_columns(table))
-    records = estimator.prediction_records(table["member_id"], table["industry"], pillars)
+    table = ProfileBatch.from_records(rows)
+    pillars = estimator.predict_matrix(estimator.builder.features(table))
+    records = estimator.predictions(table, pillars).to_records()
     points = []
     for snap, row, rec in zip(ordered, rows, records, strict=True):
         keys = (TOTAL, *PILLARS)

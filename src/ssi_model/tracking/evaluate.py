@@ -88,7 +88,7 @@ def learning_curve(config: ExperimentConfig, train: pd.DataFrame, holdout: pd.Da
         row: dict[str, float] = {"rows": n}
         for t in TARGETS:
             row[f"{t}_mae"] = point_metrics(observed[f"ssi_{t}"].to_numpy(),
-                                            predicted[f"ssi_{t}"].to_numpy(float))["mae"]
+                                            predicted[f"ssi_{t}"])["mae"]
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -30,7 +30,7 @@ class SSIPyfuncModel(PythonModel):
         self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
     ) -> pd.DataFrame:
         # The signature declares the inputs `any`: the contract's kinds are applied here.
-        return self.estimator.predict(to_model_input(pd.DataFrame(model_input)))
+        return self.estimator.predict(to_model_input(pd.DataFrame(model_input))).to_frame()
 
 
 mlflow.models.set_model(SSIPyfuncModel())

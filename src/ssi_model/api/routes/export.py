@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ssi_model.api.deps import ServedModelDep, SettingsDep
 from ssi_model.api.routes.predict import model_ref
 from ssi_model.api.schemas import MEMBER_ID_MAX_CHARS, ExportResponse, Profile
-from ssi_model.api.scoring import predict_records
 from ssi_model.contract import CONTRACT
 from ssi_model.linkedin_export import ArchiveLimits, ColumnSource, ExportError, read_export
 
@@ -96,7 +95,7 @@ async def linkedin_export(
     except ValidationError as exc:  # the reader keeps the contract; this is a safety net
         first = exc.errors(include_url=False)[0]
         raise _problem(f"the export gave a value outside the contract: {first['msg']}") from None
-    prediction = predict_records(served.estimator, [profile.model_dump()])[0]
+    (prediction,) = served.estimator.predict([profile.model_dump()]).to_records()
     return ExportProvenanceResponse(
         row=profile,
         unknown=[c for c in export.unknown if c != "snapshot_date"],
