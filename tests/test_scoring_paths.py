@@ -23,7 +23,8 @@ from api_helpers import Process, profiles_from_rows, sample_rows, start_api
 from ssi_model.cli import app
 from ssi_model.contract import CONTRACT
 from ssi_model.model.estimator import PREDICTION_COLUMNS
-from ssi_model.tracking.registry import load_estimator, promote
+from ssi_model.settings import get_settings
+from ssi_model.tracking.registry import Registry, load_estimator
 from ssi_model.validation import validate_file
 
 NAME = "ssi-estimator"
@@ -34,7 +35,9 @@ NUMBERS = PREDICTION_COLUMNS[1:]
 
 @pytest.fixture(scope="module")
 def promoted(trained) -> str:  # type: ignore[no-untyped-def]
-    decision = promote(NAME, trained.model_version, alias=ALIAS)
+    registry = Registry(get_settings().model_copy(update={"ssi_model_alias": ALIAS}))
+    assert registry.name == NAME
+    decision = registry.promote(trained.model_version)
     assert decision.promoted, decision.reasons
     return str(trained.model_version)
 
@@ -78,7 +81,7 @@ def _cli(csv_path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> pd.DataF
     monkeypatch.setenv("SSI_MODEL_ALIAS", ALIAS)  # the CLI scores the alias it is configured for
     done = CliRunner().invoke(app, ["predict", str(csv_path), "--out", str(out)])
     assert done.exit_code == 0, done.output
-    assert ALIAS in done.output
+    assert f"with {NAME} version " in done.output  # the version the alias resolves to
     return pd.read_csv(out, dtype={"member_id": str})
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ssi_model.contract import CONTRACT
+from ssi_model.model.estimator import Predictions
 
 
 class Predicts(Protocol):
@@ -40,9 +41,14 @@ def predict_frame(
     parts: list[pd.DataFrame] = []
     for start in range(0, len(rows), chunk_size):
         chunk = to_model_input(rows.iloc[start:start + chunk_size])
-        parts.append(pd.DataFrame(model.predict(chunk)))
+        parts.append(_as_frame(model.predict(chunk)))
         if advance:
             advance(len(chunk))
     if not parts:
-        return pd.DataFrame(model.predict(to_model_input(rows)))
+        return _as_frame(model.predict(to_model_input(rows)))
     return pd.concat(parts, ignore_index=True)
+
+
+def _as_frame(result: Predictions | pd.DataFrame) -> pd.DataFrame:
+    """The prediction table from an SSIEstimator (Predictions) or from the pyfunc (a frame)."""
+    return result.to_frame() if isinstance(result, Predictions) else pd.DataFrame(result)

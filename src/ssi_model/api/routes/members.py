@@ -17,7 +17,6 @@ from ssi_model.api.model_holder import ServedModel
 from ssi_model.api.responses import Responses
 from ssi_model.api.routes.predict import model_ref
 from ssi_model.api.schemas import MEMBER_ID_MAX_CHARS, ModelRef, Profile
-from ssi_model.api.scoring import predict_records
 from ssi_model.contract import CONTRACT
 from ssi_model.store import MemberNotFound, StoredSnapshot
 
@@ -69,7 +68,7 @@ def estimates(served: ServedModel | None,
     inputs = set(CONTRACT.input_columns)
     records = [Profile.model_validate({k: v for k, v in s.row.items() if k in inputs})
                .model_dump() for s in snapshots]
-    return list(predict_records(served.estimator, records))
+    return [*served.estimator.predict(records).to_records()]
 
 
 @router.get(
