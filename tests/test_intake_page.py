@@ -39,22 +39,24 @@ def _fixture_archive() -> Path:
 
 @pytest.fixture(scope="module")
 def api(trained: Any, mlflow_uri: str,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, str]]:
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, str, str]]:
     """The API serving the session's trained model as champion, on a fresh SQLite store."""
-    from ssi_model.tracking.registry import promote
+    from ssi_model.settings import get_settings
+    from ssi_model.tracking.registry import Registry
 
-    decision = promote("ssi-estimator", trained.model_version, force=True)
+    decision = Registry(get_settings()).promote(trained.model_version, force=True)
     assert decision.promoted, decision.reasons
     folder = tmp_path_factory.mktemp("intake")
     url = f"sqlite:///{folder / 'ssi.db'}"
     with SnapshotStore(url) as store:
         key = store.add_coach("coach-intake")
+        other = store.add_coach("coach-other")
     process = start_api(folder, env={"MLFLOW_TRACKING_URI": mlflow_uri, "SSI_DATABASE_URL": url,
                                      "SSI_API_KEY": ADMIN_KEY, "SSI_RELOAD_SECONDS": "0",
                                      "SSI_SECRET_FILE": str(folder / "secret")})
     try:
         process.wait_until("/ready", timeout=180, ok=lambda r: r.status_code == 200)
-        yield process, key
+        yield process, key, other
     finally:
         process.stop()
 
@@ -105,10 +107,10 @@ def _fill(driver: Any, values: dict[str, str]) -> None:
 
 
 def test_intake_in_a_real_browser_stores_the_snapshot_and_shows_the_report(
-        api: tuple[Process, str], browser: Any, screenshots: Path) -> None:
+        api: tuple[Process, str, str], browser: Any, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    process, key = api
+    process, key, _ = api
     archive = _fixture_archive()
     browser.set_window_size(1200, 1000)
     browser.get(process.url + "/intake?lang=nl")
@@ -158,3 +160,48 @@ def test_intake_in_a_real_browser_stores_the_snapshot_and_shows_the_report(
         assert 0 <= snapshot["estimate"]["ssi_total"] <= 100
         erased = client.delete("/v1/members/intake-m1")
         assert erased.json()["explanations"] == 1 and erased.json()["snapshots"] == 1
+
+
+def _snapshot(member_id: str, day: str, posts: int, connections: int,
+              total: float) -> dict[str, Any]:
+    return {"member_id": member_id, "snapshot_date": day, "industry": "technology",
+            "role_family": "sales", "has_photo": True, "posts_90d": posts,
+            "comments_given_90d": 5, "connections_count": connections,
+            "ssi_total": total, "ssi_brand": 12.0, "ssi_people": 8.0, "ssi_insights": total - 30.0,
+            "ssi_relationships": 10.0, "source": "dashboard"}
+
+
+def test_member_report_and_cohort_page_show_history_to_their_coach_only(
+        api: tuple[Process, str, str]) -> None:
+    process, key, other = api
+    with httpx.Client(base_url=process.url, headers={"X-API-Key": key}, timeout=120) as coach, \
+            httpx.Client(base_url=process.url, headers={"X-API-Key": other},
+                         timeout=120) as stranger:
+        waves = [_snapshot("pages-m1", "2026-06-01", 1, 300, 40.0),
+                 _snapshot("pages-m1", "2026-07-15", 4, 340, 42.0),
+                 _snapshot("pages-m1", "2026-09-01", 9, 420, 45.0)]
+        posted = coach.post("/v1/snapshots", json={"snapshots": waves})
+        assert posted.status_code == 200 and posted.json()["stored"] == 3, posted.text
+        assert stranger.post("/v1/snapshots", json={"snapshots": [
+            _snapshot("pages-other", "2026-09-01", 2, 100, 38.0)]}).json()["stored"] == 1
+
+        for lang, heading in (("en", "What changed"), ("de", "Was sich")):
+            page = coach.get("/v1/members/pages-m1/report", params={"lang": lang})
+            assert page.status_code == 200, page.text
+            assert page.headers["content-type"].startswith("text/html")
+            assert "pages-m1" in page.text and "<svg" in page.text  # the history chart
+            assert heading in page.text, lang
+            assert "ssiWhatIf" in page.text  # the page carries the model
+        # Each report is an issued explanation; another coach cannot see the member at all.
+        assert stranger.get("/v1/members/pages-m1/report").status_code == 404
+
+        cohort = coach.get("/v1/cohort", params={"lang": "nl"})
+        assert cohort.status_code == 200, cohort.text
+        assert "pages-m1" in cohort.text and "pages-other" not in cohort.text
+        assert 'href="members/pages-m1/report?lang=nl"' in cohort.text
+        assert "pages-other" in stranger.get("/v1/cohort").text
+
+        erased = coach.delete("/v1/members/pages-m1").json()
+        assert erased["snapshots"] == 3 and erased["explanations"] == 2
+        assert coach.get("/v1/members/pages-m1/report").status_code == 404
+        assert "pages-m1" not in coach.get("/v1/cohort").text

@@ -24,7 +24,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ssi_model.api import errors, responses
 from ssi_model.api.deps import API_KEY_HEADER, STORE_PATHS, key_matches, require_api_key
 from ssi_model.api.model_holder import ModelHolder
-from ssi_model.api.routes import explain, export, health, intake, members, model, predict, snapshots
+from ssi_model.api.routes import (
+    explain,
+    export,
+    health,
+    history,
+    intake,
+    members,
+    model,
+    predict,
+    snapshots,
+)
 from ssi_model.settings import Settings, get_settings
 from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.store import quiet_mlflow
@@ -138,6 +148,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     store_routes: dict[str, Any] = {"prefix": V1, "responses": responses.V1}
     app.include_router(snapshots.router, **store_routes)
     app.include_router(members.router, **store_routes)
+    app.include_router(history.router, **store_routes)
     app.include_router(intake.router, max_body_size=settings.ssi_max_upload_bytes)
     return app
 

@@ -1,0 +1,89 @@
+"""A coach's pages from the snapshot store: GET /v1/members/{id}/report and GET /v1/cohort.
+
+The member report explains the member's latest snapshot with the served champion, records the
+explanation as issued (so the advice can be followed up, and erasure removes it), and adds the
+history: reported and estimated SSI over the snapshots and what changed since the previous one.
+The cohort page lists the caller's own members only (the administrator sees everyone), each with
+the latest estimate and trend, linking to their reports.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import HTMLResponse
+
+from ssi_model.api.deps import CallerDep, OptionalModelDep, StoreDep
+from ssi_model.api.model_holder import ServedModel
+from ssi_model.api.responses import Responses
+from ssi_model.api.routes.members import MemberId, not_found
+from ssi_model.api.schemas import Lang
+from ssi_model.contract import CONTRACT
+from ssi_model.explain import Explanation, ModelInfo, explain_rows
+from ssi_model.store import MemberNotFound, StoredSnapshot
+
+router = APIRouter(tags=["members"])
+
+_HTML: Responses = {200: {"content": {"text/html": {"schema": {"type": "string"}}},
+               "description": "A self-contained HTML page (no external assets)"},
+         404: {"description": "No such member, or not one of the caller's (the same answer)"},
+         503: {"description": "No champion model is loaded yet"}}
+
+
+def _model(served: ServedModel | None) -> ServedModel:
+    if served is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "no model is loaded yet: train and promote a champion")
+    return served
+
+
+def _explain_latest(served: ServedModel, latest: list[StoredSnapshot],
+                    lang: str) -> list[Explanation]:
+    inputs = set(CONTRACT.input_columns)
+    info = ModelInfo(name=served.name, version=served.version, run_id=served.run_id,
+                     trained_at=served.trained_at)
+    rows = [{k: v for k, v in s.row.items() if k in inputs} for s in latest]
+    return explain_rows(served.estimator, rows, lang=lang, model_info=info)
+
+
+@router.get("/members/{member_id}/report", response_class=HTMLResponse, responses=_HTML,
+            summary="The member's latest report, with history and what changed")
+def member_report(member_id: MemberId, store: StoreDep, caller: CallerDep,
+                  served: OptionalModelDep,
+                  lang: Annotated[Lang, Query(description="Language of the page")] = "en",
+                  ) -> HTMLResponse:
+    from ssi_model.report import member_history, render_member
+    from ssi_model.report.whatif import for_member
+
+    model = _model(served)
+    try:
+        snapshots = store.member_snapshots(member_id, caller)
+    except MemberNotFound as exc:
+        raise not_found(exc) from None
+    latest = snapshots[-1]
+    (doc,) = _explain_latest(model, [latest], lang)
+    store.record_explanation(latest.id, doc.model_dump(mode="json"), model.name,
+                             model.version, caller)
+    history = member_history(model.estimator, snapshots)
+    return HTMLResponse(render_member(doc, whatif=for_member(model.estimator, latest.row),
+                                      history=history))
+
+
+@router.get("/cohort", response_class=HTMLResponse, responses=_HTML,
+            summary="The coach's cohort page: own members, latest estimate and trend")
+def cohort(store: StoreDep, caller: CallerDep, served: OptionalModelDep,
+           lang: Annotated[Lang, Query(description="Language of the page")] = "en",
+           ) -> HTMLResponse:
+    from ssi_model.report import member_history, render_cohort
+
+    model = _model(served)
+    members = [entry.member_id for entry in store.cohort(caller)]
+    snapshots = {m: store.member_snapshots(m, caller) for m in members}
+    docs = _explain_latest(model, [snapshots[m][-1] for m in members], lang)
+    histories = {m: member_history(model.estimator, snapshots[m]) for m in members}
+    # Relative links: from /v1/cohort they resolve to /v1/members/<id>/report.
+    links = {m: f"members/{quote(m, safe='')}/report?lang={lang}" for m in members}
+    return HTMLResponse(render_cohort(docs, member_links=links, lang=lang,
+                                      histories=histories))
