@@ -15,9 +15,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
 
+from ssi_model.api import responses
 from ssi_model.api.deps import CallerDep, OptionalModelDep, StoreDep
 from ssi_model.api.model_holder import ServedModel
-from ssi_model.api.responses import Responses
+from ssi_model.api.responses import Responses, as_json
 from ssi_model.api.routes.members import MemberId, not_found
 from ssi_model.api.schemas import Lang
 from ssi_model.contract import CONTRACT
@@ -26,10 +27,15 @@ from ssi_model.store import MemberNotFound, StoredSnapshot
 
 router = APIRouter(tags=["members"])
 
-_HTML: Responses = {200: {"content": {"text/html": {"schema": {"type": "string"}}},
-               "description": "A self-contained HTML page (no external assets)"},
-         404: {"description": "No such member, or not one of the caller's (the same answer)"},
-         503: {"description": "No champion model is loaded yet"}}
+_HTML: Responses = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}},
+          "description": "A self-contained HTML page (no external assets)"},
+    **as_json({
+        **responses.V1,
+        404: {"description": "No such member, or not one of the caller's (the same answer)"},
+        503: {"description": "No champion model is loaded yet"},
+    }),
+}
 
 
 def _model(served: ServedModel | None) -> ServedModel:

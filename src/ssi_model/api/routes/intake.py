@@ -207,6 +207,7 @@ def _row(sub: Submission, exported: Mapping[str, Any], today: date) -> dict[str,
         if sub.values.get(name):
             row[name] = sub.values[name]
     row.setdefault("snapshot_date", today.isoformat())
+    row.setdefault("member_id", None)  # blank: validation says so (never a missing column)
     if any(sub.values.get(c) for c in FIGURES):
         row["source"] = "dashboard"
         row["reported_on"] = row["snapshot_date"]
@@ -235,13 +236,17 @@ def submit(sub: Submission, lang: str, store: SnapshotStore | None, settings: Se
         state.add("member_id", t.gettext("At most %(n)s characters, and no e-mail address.",
                                          n=MEMBER_ID_MAX_CHARS))
     exported = _read_export(sub, settings, state)
-    if not member_id and not exported:
+    required_id = not member_id and not exported
+    if required_id:
         state.add("member_id", t.gettext("Required without an export."))
     row = _row(sub, exported, date.today())
     on_form = {f.name for s in sections(t) for f in s.fields}
     checked = validate(pd.DataFrame([row]))
     if len(checked.quarantine):
-        _by_column(str(checked.quarantine["reason"].iloc[0]).split("; "), state, on_form)
+        reasons = str(checked.quarantine["reason"].iloc[0]).split("; ")
+        if required_id:  # said above in the member's language
+            reasons = [r for r in reasons if not r.startswith("member_id:")]
+        _by_column(reasons, state, on_form)
     if state.errors or state.general or caller is None:
         return status.HTTP_422_UNPROCESSABLE_CONTENT, render_form(lang, state)
 
