@@ -108,3 +108,17 @@ def test_estimator_boosters_and_predict(fitted_estimator: SSIEstimator) -> None:
     batch = fitted_estimator.predict_matrix(x)
     one_by_one = np.vstack([fitted_estimator.predict_matrix(x[i:i + 1]) for i in range(len(x))])
     assert_array_equal(one_by_one, batch)
+
+
+def test_threads_sharing_one_predictor_get_their_own_answers(mixed_booster: lgb.Booster) -> None:
+    # The API scores on the event loop while explanations run in the thread pool: both can hold
+    # the same handle; the shared output buffer must not mix their answers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = edge_rows(mixed_booster, np.random.default_rng(4))
+    expected = mixed_booster.predict(rows, num_threads=1)
+    fast = FastPredictor(mixed_booster)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _k: fast.predict(rows), range(8)))
+    for answer in answers:
+        assert_array_equal(answer, expected)
