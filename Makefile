@@ -130,12 +130,12 @@ test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohort
 # What the system tests need from the OS (no test installs anything): Debian's Chromium and its
 # driver for the browser tests. Needs root; does nothing when both are already there.
 
-system-deps: ## Install the system tests' OS packages: chromium, chromium-driver (apt-get, root)
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
-		echo "system-deps: chromium and chromedriver present"; \
+system-deps: ## Install the system tests' and the bench's OS packages: chromium, chromium-driver, wrk (apt-get, root)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/wrk ]; then \
+		echo "system-deps: chromium, chromedriver and wrk present"; \
 	else \
 		apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver wrk; \
 	fi
 
 lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in pyproject.toml)

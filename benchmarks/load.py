@@ -121,3 +121,83 @@ def load_test(base: str, path: str, bodies: Sequence[bytes], clients: int,
         "p50_ms": float(np.percentile(latencies, 50)) if latencies else math.nan,
         "p99_ms": float(np.percentile(latencies, 99)) if latencies else math.nan,
     }
+
+
+_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local requests = {}
+local n = 0
+function init(args)
+  for k, body in ipairs(bodies) do
+    requests[k] = wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, body)
+  end
+end
+function request()
+  n = n + 1
+  return requests[(n %% #requests) + 1]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("SSI_WRK %%d %%d %%d %%d %%d %%d %%d %%.1f %%.1f\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_available() -> str | None:
+    """The ``wrk`` binary (Debian package ``wrk``; ``make system-deps`` installs it), or None."""
+    import shutil
+
+    return shutil.which("wrk")
+
+
+def wrk_load(base: str, path: str, bodies: Sequence[bytes], connections: int,
+             seconds: float, threads: int = 1) -> dict[str, float]:
+    """``connections`` concurrent keep-alive connections posting ``bodies`` in turn for
+    ``seconds``, driven by ``wrk`` (compiled: a Python client costs more CPU than the server it
+    measures, on a 2-core machine the two fight). One wrk thread leaves the other core to the
+    server. Errors: connect, read, write and timeout errors plus non-2xx answers."""
+    import subprocess
+    import tempfile
+
+    binary = wrk_available()
+    if binary is None:
+        raise RuntimeError("wrk is not installed: `make system-deps` (Debian package wrk)")
+    # Lua long brackets hold the JSON verbatim; a body holding the closing bracket is refused.
+    for body in bodies:
+        if b"]==]" in body:
+            raise ValueError("a body contains ']==]', which ends a Lua long string")
+    lua = _WRK_SCRIPT % {"bodies": ",".join(f"[==[{b.decode()}]==]" for b in bodies),
+                         "path": path}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    try:
+        done = subprocess.run(
+            [binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+             f"--timeout={REQUEST_TIMEOUT_SECONDS:g}s", "--latency", "-s", script.name,
+             base.rstrip("/") + path],
+            capture_output=True, text=True, timeout=seconds + REQUEST_TIMEOUT_SECONDS + 30,
+            check=True)
+    finally:
+        import os
+
+        os.unlink(script.name)
+    return parse_wrk(done.stdout)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """The figures of the ``SSI_WRK`` line our script's ``done`` writes (latencies in µs)."""
+    line = next((x for x in output.splitlines() if x.startswith("SSI_WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk wrote no summary line:\n{output[-2000:]}")
+    requests, duration_us, connect, read, write, status, timeout = (
+        int(v) for v in line.split()[1:8])
+    p50_us, p99_us = (float(v) for v in line.split()[8:10])
+    return {
+        "requests": requests,
+        "errors": connect + read + write + status + timeout,
+        "rps": requests / (duration_us / 1e6) if duration_us else math.nan,
+        "p50_ms": p50_us / 1000,
+        "p99_ms": p99_us / 1000,
+    }

@@ -29,7 +29,8 @@ Figures (``results.json``; every one is a number, or null with the reason in ``u
   ``mlflow models serve --env-manager local`` of the same registered version;
   ``raw_single_predict_p50_ms`` / ``raw_single_explain_p50_ms``: the raw boosters' calls for one
   row in-process (the floor).
-- ``api_load_errors``: failed requests while 32 concurrent clients post single profiles to
+- ``api_load_errors``: failed requests while 32 concurrent connections (``wrk`` when installed,
+  ``make system-deps``) post single profiles to
   ``/v1/predict`` for 30 s (also: requests, throughput and latency under load).
 
 Everything runs against a temporary MLflow store (a model is trained and registered there

@@ -1,0 +1,124 @@
+"""The single-row fast path answers exactly what ``Booster.predict`` answers.
+
+Rows that exercise every branch of the trees: unknowns (NaN), zeros (LightGBM's zero and missing
+handling differs by split), values exactly at each split's threshold and just either side, codes
+of the categorical splits, and random rows; on boosters with numeric and categorical features and
+on the project's fitted estimator (its boosters and its ``predict``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from ssi_model.contract import PILLARS
+from ssi_model.model.estimator import SSIEstimator
+from ssi_model.model.fast_predict import FastPredictor
+
+
+def _splits(node: dict[str, Any]) -> Iterator[tuple[int, str, Any]]:
+    """(feature, decision type, threshold) of every split under ``node``."""
+    if "split_feature" in node:
+        yield node["split_feature"], node["decision_type"], node["threshold"]
+        yield from _splits(node["left_child"])
+        yield from _splits(node["right_child"])
+
+
+def edge_rows(booster: lgb.Booster, rng: np.random.Generator, n_random: int = 200) -> np.ndarray:
+    """Rows hitting every split at, just below and just above its threshold, plus NaN/zero rows
+    and random rows (with NaNs and zeros sprinkled in)."""
+    k = booster.num_feature()
+    base = rng.normal(size=k)
+    rows = [np.full(k, np.nan), np.zeros(k), base]
+    for tree in booster.dump_model()["tree_info"]:
+        for feature, decision, threshold in _splits(tree["tree_structure"]):
+            values: list[float]
+            if decision == "==":  # categorical: "1||3||7"
+                codes = [float(c) for c in str(threshold).split("||")]
+                values = [*codes, max(codes) + 1.0, -1.0]
+            else:
+                t = float(threshold)
+                values = [t, np.nextafter(t, -np.inf), np.nextafter(t, np.inf), 0.0, np.nan]
+            for value in values:
+                for template in (base, rows[0], rows[1]):
+                    row = template.copy()
+                    row[feature] = value
+                    rows.append(row)
+    random = rng.normal(scale=3.0, size=(n_random, k))
+    random[rng.random(random.shape) < 0.15] = np.nan
+    random[rng.random(random.shape) < 0.15] = 0.0
+    return np.vstack([np.array(rows), random])
+
+
+@pytest.fixture(scope="module")
+def mixed_booster() -> lgb.Booster:
+    """Numeric and categorical features, NaNs and zeros in training, an early-stopped model."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    x = rng.normal(size=(n, 6))
+    x[:, 4] = rng.integers(0, 8, n)  # a category code
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = 0.0
+    y = np.nan_to_num(x[:, 0]) * 2 + (np.nan_to_num(x[:, 4]) % 3) + rng.normal(size=n)
+    params = {"objective": "regression", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+              "min_data_in_leaf": 5, "zero_as_missing": False}
+    train = lgb.Dataset(x[:1500], y[:1500], categorical_feature=[4])
+    valid = lgb.Dataset(x[1500:], y[1500:], categorical_feature=[4], reference=train)
+    return lgb.train(params, train, num_boost_round=200, valid_sets=[valid],
+                     callbacks=[lgb.early_stopping(10, verbose=False)])
+
+
+def test_equal_to_booster_predict_on_edge_rows(mixed_booster: lgb.Booster) -> None:
+    assert 0 < mixed_booster.best_iteration < 200  # the fast path must honour early stopping
+    rows = edge_rows(mixed_booster, np.random.default_rng(0))
+    fast = FastPredictor(mixed_booster)
+    assert_array_equal(fast.predict(rows), mixed_booster.predict(rows, num_threads=1))
+
+
+def test_equal_after_a_save_and_load(mixed_booster: lgb.Booster) -> None:
+    loaded = lgb.Booster(model_str=mixed_booster.model_to_string())
+    rows = edge_rows(loaded, np.random.default_rng(1))
+    assert_array_equal(FastPredictor(loaded).predict(rows), loaded.predict(rows, num_threads=1))
+
+
+def test_refuses_a_row_of_the_wrong_shape_or_type(mixed_booster: lgb.Booster) -> None:
+    fast = FastPredictor(mixed_booster)
+    for bad in (np.zeros(5), np.zeros(7), np.zeros(6, dtype=np.float32), np.zeros((2, 6))[:, 0]):
+        with pytest.raises(ValueError, match="contiguous float64"):
+            fast.predict_row(bad)
+
+
+def test_estimator_boosters_and_predict(fitted_estimator: SSIEstimator) -> None:
+    rng = np.random.default_rng(2)
+    for p in PILLARS:
+        booster = fitted_estimator.boosters[p]
+        rows = edge_rows(booster, rng, n_random=50)
+        assert_array_equal(FastPredictor(booster).predict(rows), booster.predict(rows,
+                                                                                 num_threads=1))
+    # The estimator's few-row path (fast) and its batch path (Booster.predict) agree exactly.
+    width = len(fitted_estimator.feature_names)
+    x = rng.normal(scale=5.0, size=(40, width))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[rng.random(x.shape) < 0.2] = 0.0
+    batch = fitted_estimator.predict_matrix(x)
+    one_by_one = np.vstack([fitted_estimator.predict_matrix(x[i:i + 1]) for i in range(len(x))])
+    assert_array_equal(one_by_one, batch)
+
+
+def test_threads_sharing_one_predictor_get_their_own_answers(mixed_booster: lgb.Booster) -> None:
+    # The API scores on the event loop while explanations run in the thread pool: both can hold
+    # the same handle; the shared output buffer must not mix their answers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = edge_rows(mixed_booster, np.random.default_rng(4))
+    expected = mixed_booster.predict(rows, num_threads=1)
+    fast = FastPredictor(mixed_booster)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _k: fast.predict(rows), range(8)))
+    for answer in answers:
+        assert_array_equal(answer, expected)
