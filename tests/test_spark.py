@@ -208,6 +208,18 @@ def test_spark_bad_input_is_one_line_and_exit_2(env: Store, spark: object,
     assert engine.exit_code == 2 and "--engine must be one of process, spark" in engine.output
 
 
+def test_the_benchmarks_spark_figure_scores_every_row(env: Store, spark: object,
+                                                      tmp_path: Path) -> None:
+    """`make bench`'s Spark figure (benchmarks/spark_bench.py) scores what it says it times."""
+    from benchmarks.spark_bench import download, spark_rows_per_s, spark_unavailable
+
+    assert spark_unavailable() is None
+    rows = write_table(validate(simulate_cohort(500, 9)).clean, tmp_path / "rows.parquet")
+    folder = download("models:/ssi-estimator@champion", str(tmp_path / "model"))
+    n, times = spark_rows_per_s(spark, folder, rows, repeats=2)
+    assert n == len(pd.read_parquet(rows)) and len(times) == 2 and min(times) > 0
+
+
 def test_the_default_install_has_no_pyspark_requirement() -> None:
     """pyspark is optional: only the `spark` extra names it, and the package imports without
     it (the Spark module imports pyspark inside its functions)."""

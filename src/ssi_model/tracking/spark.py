@@ -128,7 +128,10 @@ def spark_session(master: str | None = None, app_name: str = "ssi-model",
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if master is not None and master.startswith("local"):
+        session.sparkContext.setLogLevel("ERROR")  # a terminal, not a cluster's log files
+    return session
 
 
 # ---------------------------------------------------------------------------- reading
@@ -333,6 +336,12 @@ class _Checked:
     n_read: int
     n_quarantined: int
     quarantine: str | None
+    cached: tuple[DataFrame, ...]
+
+    def release(self) -> None:
+        """Drop the cached frames (a notebook's or a test's session lives on)."""
+        for frame in self.cached:
+            frame.unpersist()
 
 
 def _check_and_quarantine(spark: SparkSession, rows: str, out: str,
@@ -356,7 +365,8 @@ def _check_and_quarantine(spark: SparkSession, rows: str, out: str,
             F.col(REASON).alias("reason"))
         _write(quarantined, qpath)
     clean = checked.filter(F.col(REASON).isNull()).drop(REASON)
-    return _Checked(clean=clean, n_read=n_read, n_quarantined=n_bad, quarantine=qpath)
+    return _Checked(clean=clean, n_read=n_read, n_quarantined=n_bad, quarantine=qpath,
+                    cached=(raw, checked))
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -392,11 +402,15 @@ def predict_on_spark(spark: SparkSession, registry: Registry, rows: str, out: st
     ``model`` names (default: the registry's alias), write OUT and the quarantine."""
     from pyspark.sql import functions as F
 
-    checked = _check_and_quarantine(spark, rows, out, today)
     with tempfile.TemporaryDirectory(prefix="ssi-spark-model-") as tmp:
+        # The model first: no champion, no job. Spark ships this folder to the executors.
         folder, name, version = registry.download(model, tmp)
-        scored = score(spark, checked.clean, str(folder))
-        _write(scored.orderBy(F.col(ROW)).drop(ROW), out)
+        checked = _check_and_quarantine(spark, rows, out, today)
+        try:
+            scored = score(spark, checked.clean, str(folder))
+            _write(scored.orderBy(F.col(ROW)).drop(ROW), out)
+        finally:
+            checked.release()
     return SparkRun(n_read=checked.n_read, n_done=checked.n_read - checked.n_quarantined,
                     n_quarantined=checked.n_quarantined, out=out,
                     quarantine=checked.quarantine, model=ModelInfo(name=name, version=version))
@@ -439,10 +453,13 @@ def explain_on_spark(spark: SparkSession, registry: Registry, rows: str, out: st
     shared = spark.sparkContext.broadcast(estimator)
     options = {"budget_minutes": budget_minutes, "target": target, "lang": lang,
                "model_info": info}
-    docs = checked.clean.mapInPandas(_explain_batches(shared, options),
-                                     f"{ROW} bigint, member_id string, explanation string")
-    docs.orderBy(F.col(ROW)).select("explanation").write.mode("overwrite").text(out)
-    shared.unpersist()
+    try:
+        docs = checked.clean.mapInPandas(_explain_batches(shared, options),
+                                         f"{ROW} bigint, member_id string, explanation string")
+        docs.orderBy(F.col(ROW)).select("explanation").write.mode("overwrite").text(out)
+    finally:
+        shared.unpersist()
+        checked.release()
     return SparkRun(n_read=checked.n_read, n_done=checked.n_read - checked.n_quarantined,
                     n_quarantined=checked.n_quarantined, out=out,
                     quarantine=checked.quarantine, model=info)
