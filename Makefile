@@ -42,6 +42,9 @@ SSI_LANG ?= en
 HOST ?= 127.0.0.1
 PORT ?= 8000
 MLFLOW_PORT ?= 5000
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_SERVER_ARGS ?=  # more `mlflow server` options, e.g. --allowed-hosts mlflow.internal
+SPARK_MASTER ?= local[2]
 COHORT := data/raw/cohort.csv
 CLEAN := data/interim/cohort.clean.csv
 QUARANTINE := data/interim/cohort.quarantine.csv
@@ -49,9 +52,9 @@ QUARANTINE := data/interim/cohort.quarantine.csv
 HISTORY := data/raw/history.csv
 HISTORY_N ?= 200
 
-.PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
-	serve notebooks bench mlflow-ui \
-	test test-unit test-system test-slow system-deps lint demo clean
+.PHONY: help env env-spark data calibration train evaluate promote predict predict-spark explain \
+	explain-spark report evaluate-levers serve notebooks bench mlflow-ui mlflow-server \
+	mlflow-server-stop test test-unit test-system test-slow test-scale system-deps lint demo clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +68,13 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 	@touch $@
 
 env: $(STAMP) ## Create or update .venv from the lock file (done automatically by other targets)
+
+# pyspark (~440 MB) is an optional extra: only the Spark targets install it, `make env` keeps
+# the default install. `uv sync` without the extra would remove it again, so each Spark target
+# syncs with it (quick when it is there).
+env-spark: | $(UV) ## Install the optional Spark extra (pyspark; Java 17 must be on the machine)
+	$(UV) sync --frozen --extra spark
+	@touch $(STAMP)
 
 data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into data/interim
 	$(SSI) simulate --n $(N) --seed $(SEED) --calibration $(CALIBRATION) --out $(COHORT) --with-truth
@@ -84,6 +94,14 @@ promote: $(STAMP) ## Move @champion to the latest version if it passes the gate 
 
 predict: $(STAMP) ## Score the sample members with the champion into data/processed/predictions.csv (MODEL=3 for a version)
 	$(SSI) predict $(SAMPLES) --out data/processed/predictions.csv $(MODEL_FLAG)
+
+predict-spark: env-spark ## The same scoring on Spark (SPARK_MASTER=local[2]) -> data/processed/predictions.spark.parquet/
+	$(SSI) predict $(SAMPLES) --out data/processed/predictions.spark.parquet $(MODEL_FLAG) \
+		--engine spark --master '$(SPARK_MASTER)'
+
+explain-spark: env-spark ## Explanations on Spark -> data/processed/explanations.spark.jsonl/ (JSON Lines parts)
+	$(SSI) explain $(SAMPLES) --out data/processed/explanations.spark.jsonl $(MODEL_FLAG) \
+		--engine spark --master '$(SPARK_MASTER)' --lang $(SSI_LANG)
 
 explain: $(STAMP) ## Drivers, levers and plan for the sample members -> data/processed/explanations.json (BUDGET=, TARGET=, SSI_LANG=nl)
 	$(SSI) explain $(SAMPLES) --out data/processed/explanations.json $(MODEL_FLAG) \
@@ -109,20 +127,33 @@ bench: $(STAMP) ## Measure every speed figure against raw LightGBM -> benchmarks
 mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
+# The backend is MLFLOW_BACKEND_STORE_URI (a team's PostgreSQL) or a local cluster in .pg/;
+# artifacts go through the server to MLFLOW_ARTIFACTS_DESTINATION (a folder, or s3://bucket/path).
+mlflow-server: $(STAMP) ## A team tracking server on PostgreSQL at http://$(MLFLOW_HOST):$(MLFLOW_PORT) (proxied artifacts)
+	$(RUN) python -m ssi_model.tracking.team_server --host $(MLFLOW_HOST) --port $(MLFLOW_PORT) \
+		-- $(MLFLOW_SERVER_ARGS)
+
+mlflow-server-stop: $(STAMP) ## Stop the local PostgreSQL cluster of mlflow-server (.pg/)
+	$(RUN) python -m ssi_model.tracking.team_server stop
+
 # The suite on 2 workers; each file's tests stay on one worker (their module fixtures are built
 # once), the tests of the shared trained model form one group (trained once), and the long
 # groups are dealt out first (hence no reordering by size): see tests/conftest.py.
 # Layers: unit (in memory), model (MLflow store), system (real processes).
 PYTEST_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
 
-test: $(STAMP) ## Run the test suite: every layer but `slow` (under 5 minutes on 2 cores)
-	$(RUN) pytest -m "not slow" $(PYTEST_XDIST) --durations=15
+test: $(STAMP) ## Run the test suite: every layer but `slow` and `scale` (under 5 minutes on 2 cores)
+	$(RUN) pytest -m "not slow and not scale" $(PYTEST_XDIST) --durations=15
 
 test-unit: $(STAMP) ## Run only the unit tests (in memory: no MLflow store, no processes)
-	$(RUN) pytest -m "unit and not slow" $(PYTEST_XDIST)
+	$(RUN) pytest -m "unit and not slow and not scale" $(PYTEST_XDIST)
 
 test-system: $(STAMP) ## Run only the system tests (servers, browser, notebooks, bench smoke)
-	$(RUN) pytest -m "system and not slow" $(PYTEST_XDIST) --durations=10
+	$(RUN) pytest -m "system and not slow and not scale" $(PYTEST_XDIST) --durations=10
+
+# One process: a Spark session (JVM and Python workers on local[2]) already uses both cores.
+test-scale: env-spark ## The scale tier: Spark scoring/explanations and the team server on PostgreSQL
+	$(RUN) pytest -m scale --durations=10
 
 test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)
 	$(RUN) pytest -m slow
@@ -163,6 +194,7 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  snapshot store:        $(SSI_DATABASE_URL)  ($(HISTORY_N) members at 3 snapshot dates)"
 	@echo "  reports with history:  reports/members-history/index.html"
 
-clean: ## Remove generated data, MLflow store and reports (keeps .venv)
-	rm -rf data/raw/cohort* data/raw/history.csv data/interim/* data/processed/* mlflow.db mlruns reports
+clean: ## Remove generated data, MLflow store and reports (keeps .venv and the .pg/ cluster)
+	rm -rf data/raw/cohort* data/raw/history.csv data/interim/* data/processed/* mlflow.db mlruns \
+		reports spark-warehouse metastore_db derby.log
 	@touch data/raw/.gitkeep data/interim/.gitkeep data/processed/.gitkeep

@@ -27,6 +27,8 @@ def markdown(payload: dict[str, Any]) -> str:
          "raw_train_all_seconds_20k", "train_vs_raw_all_boosters"),
         ("batch predict (registered pyfunc)", "predict_rows_per_s", "raw_predict_rows_per_s",
          "predict_vs_raw"),
+        ("batch predict on Spark local[2] (spark_udf) against the pyfunc in process",
+         "spark_predict_rows_per_s", "predict_rows_per_s", "spark_predict_vs_pyfunc"),
         ("explain: drivers, levers, plan", "explain_members_per_s", "raw_explain_members_per_s",
          "explain_vs_raw"),
         ("coach reports (HTML)", "report_members_per_s", None, None),

@@ -12,6 +12,7 @@ import numpy as np
 
 from benchmarks.common import (
     REQUEST_TIMEOUT_SECONDS,
+    SMOKE,
     WARM_UP_REQUESTS,
     Sizes,
     interleaved,
@@ -92,6 +93,37 @@ def bench_batch_predict(setup: Setup, results: Results) -> tuple[Any, Any]:
         f"{n} rows; pyfunc load (from the registry) {load_seconds:.2f} s; raw: the same "
         f"{len(calls)} Booster.predict calls on the same feature matrices")
     return model, estimator
+
+
+def bench_spark_predict(setup: Setup, results: Results, work_dir: Path) -> None:
+    """Spark (local[2]) scoring the rows of ``predict_rows_per_s`` through spark_udf."""
+    from benchmarks.spark_bench import download, session, spark_rows_per_s, spark_unavailable
+
+    key = ["spark_predict_rows_per_s"]
+    reason = spark_unavailable()
+    if reason is None and setup.sizes == SMOKE:
+        reason = ("not measured in the smoke run (a JVM and Python workers); the Spark code is "
+                  "tested by `make test-scale`")
+    if reason is not None:
+        results.missing(key, reason)
+        return
+    from ssi_model.io import write_table
+
+    path = write_table(tiled(setup.clean, setup.sizes.predict_rows),
+                       work_dir / "spark-rows.parquet")
+    folder = download(setup.model_uri)
+    spark = session()
+    try:
+        n, times = spark_rows_per_s(spark, folder, path, setup.sizes.repeats)
+        partitions = spark.read.parquet(str(path)).rdd.getNumPartitions()
+    finally:
+        spark.stop()
+    results.put("spark_predict_rows_per_s", n / median(times), [n / t for t in times])
+    results.notes["spark"] = (
+        f"{n} rows (the rows of predict_rows_per_s) from Parquet in {partitions} partition(s), "
+        "scored by mlflow.pyfunc.spark_udf on local[2] into the noop sink; session start and "
+        "model load excluded, as the pyfunc load is from predict_rows_per_s; "
+        "benchmarks/spark_scaling.md: 10k to 1M rows")
 
 
 def bench_explain(setup: Setup, estimator: Any, results: Results) -> list[Any]:

@@ -21,6 +21,7 @@ FIGURES: dict[str, str] = {
     "raw_train_all_seconds_20k": "s",
     "predict_rows_per_s": "rows/s",
     "raw_predict_rows_per_s": "rows/s",
+    "spark_predict_rows_per_s": "rows/s",
     "explain_members_per_s": "members/s",
     "raw_explain_members_per_s": "members/s",
     "report_members_per_s": "members/s",
@@ -47,6 +48,8 @@ RATIOS: dict[str, tuple[str, str, str]] = {
     "train_vs_raw_final_boosters": ("train_seconds_20k", "raw_train_seconds_20k", "time"),
     "train_vs_raw_all_boosters": ("train_seconds_20k", "raw_train_all_seconds_20k", "time"),
     "predict_vs_raw": ("predict_rows_per_s", "raw_predict_rows_per_s", "rate"),
+    # how many times slower Spark (local[2]) scores the same rows than the pyfunc in process
+    "spark_predict_vs_pyfunc": ("spark_predict_rows_per_s", "predict_rows_per_s", "rate"),
     "explain_vs_raw": ("explain_members_per_s", "raw_explain_members_per_s", "rate"),
     "api_predict_vs_raw_single": ("api_predict_p50_ms", "raw_single_predict_p50_ms", "time"),
     "api_explain_vs_raw_single": ("api_explain_p50_ms", "raw_single_explain_p50_ms", "time"),

@@ -19,6 +19,10 @@ Figures (``results.json``; every one is a number, or null with the reason in ``u
 - ``predict_rows_per_s``: ``mlflow.pyfunc.load_model`` of the registered model, then ``predict``
   on a DataFrame of 100,000 rows (signature enforcement, features, boosters, intervals, rank);
   ``raw_predict_rows_per_s``: the boosters' ``predict`` on the same rows' feature matrices.
+- ``spark_predict_rows_per_s``: the same rows from Parquet scored on Spark ``local[2]`` through
+  ``mlflow.pyfunc.spark_udf`` (``benchmarks/spark_bench.py``; null when pyspark is not installed:
+  ``make env-spark``); ``ratios.spark_predict_vs_pyfunc`` is how many times slower than the
+  pyfunc in process. ``benchmarks/spark_scaling.py`` measures 10k to 1M rows.
 - ``explain_members_per_s``: drivers, every lever and the plan for 1,000 members
   (``explain_rows``); ``raw_explain_members_per_s``: its SHAP and prediction calls replayed.
 - ``report_members_per_s``: coach HTML pages for 1,000 members (``ssi_model.report.write_reports``
@@ -72,6 +76,7 @@ from benchmarks.measure import (
     bench_mlflow_serve,
     bench_raw_single,
     bench_report,
+    bench_spark_predict,
     bench_training,
     bench_whatif,
 )
@@ -131,6 +136,8 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
             bench_report(docs, sizes, results, work)
         with section(results, ["whatif_page_bytes", "whatif_score_ms"], "what-if page"):
             bench_whatif(setup, estimator, docs, results, work)
+        with section(results, ["spark_predict_rows_per_s"], "Spark batch scoring"):
+            bench_spark_predict(setup, results, work)
 
         # Both servers start together (their start-up overlaps; an idle server costs nothing),
         # then each is measured alone, and stopped.

@@ -51,6 +51,12 @@ TargetTotal = Annotated[
     float | None, typer.Option(min=0, max=100, help="Target total for a target plan")
 ]
 Language = Annotated[str, typer.Option(help=f"Language of texts: {', '.join(languages())}")]
+Engine = Annotated[str, typer.Option(
+    help="Where to run: process (here, in pandas) or spark (ROWS and OUT may then be folders "
+         "of parts or s3a://, abfss://, dbfs:/ paths)")]
+Master = Annotated[str | None, typer.Option(
+    help="Spark master for --engine spark ('local[4]', 'yarn', 'spark://host:7077'); default: "
+         "the session spark-submit or Databricks started, else local[2]")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -411,12 +417,18 @@ def promote(
 @user_errors
 @shows_progress
 def predict(
-    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
-    out: Annotated[Path, typer.Option(help="Predictions (.csv or .parquet)")],
+    # Text, not Path: a Path folds the URI s3a://bucket/key into s3a:/bucket/key (Spark reads it)
+    input: Annotated[str, typer.Argument(help="Contract rows: .csv or .parquet")],
+    out: Annotated[str, typer.Option(help="Predictions (.csv or .parquet)")],
     model: ModelUri = None,
     chunk_size: Annotated[int, typer.Option(min=1)] = 50_000,
+    engine: Engine = "process",
+    master: Master = None,
 ) -> None:
     """Score contract rows with the champion; invalid rows are reported, not scored."""
+    if _engine(engine) == "spark":
+        _spark_job("predict", input, out, master, model=model)
+        return
     from ssi_model.io import write_table
     from ssi_model.progress import task
     from ssi_model.tracking.batch import predict_frame
@@ -429,7 +441,7 @@ def predict(
     write_table(predictions, out)
     _echo(f"{result.summary()}; scored {len(predictions)} with {_model_label(info)} -> {out}")
     if result.n_quarantined:
-        qpath = out.with_name(out.name.split(".")[0] + ".quarantine.csv")
+        qpath = Path(out).with_name(Path(out).name.split(".")[0] + ".quarantine.csv")
         write_table(result.quarantine, qpath)
         _echo(f"not scored ({result.n_quarantined} invalid rows, with reasons): {qpath}")
 
@@ -441,14 +453,18 @@ def predict(
 @user_errors
 @shows_progress
 def explain(
-    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
-    out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
+    input: Annotated[str, typer.Argument(help="Contract rows: .csv or .parquet")],
+    out: Annotated[str, typer.Option(help="Explanations (.json: a list, one per member)")],
     model: ModelUri = None,
     budget_minutes: BudgetMinutes = None,
     target: TargetTotal = None,
     lang: Language = "en",
+    engine: Engine = "process",
+    master: Master = None,
 ) -> None:
-    """Drivers, levers (gains from the model) and a plan of at most three actions per member."""
+    """Drivers, levers (gains from the model) and a plan of at most three actions per member.
+
+    With --engine spark, OUT is a folder of JSON Lines parts (one document a line)."""
     import json
 
     from ssi_model.explain import explain_rows
@@ -456,13 +472,17 @@ def explain(
 
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
+    if _engine(engine) == "spark":
+        _spark_job("explain", input, out, master, model=model, budget_minutes=budget_minutes,
+                   target=target, lang=lang)
+        return
     result = validate_file(input)
     estimator, info = _registry().load(model)
     docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes, target=target,
                         lang=lang, model_info=info)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
-                              ensure_ascii=False), encoding="utf-8")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
+                                    ensure_ascii=False), encoding="utf-8")
     _echo(f"{result.summary()}; explained {len(docs)} members with {_model_label(info)} -> "
           f"{out}")
     if result.n_quarantined:
@@ -563,6 +583,33 @@ def _report_from_store(out: Path, lang: str, model: str | None, budget_minutes: 
     n_snapshots = sum(len(s) for s in snapshots.values())
     _echo(f"{len(members)} members, {n_snapshots} snapshots from {url}; wrote {len(pages)} "
           f"pages with history ({lang}) -> {out / 'index.html'}")
+
+
+def _engine(engine: str) -> str:
+    from ssi_model.tracking.spark import ENGINES
+
+    if engine not in ENGINES:
+        raise _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return engine
+
+
+def _spark_job(kind: str, rows: str, out: str, master: str | None, **options: Any) -> None:
+    """``ssi predict|explain --engine spark``: the same command on a Spark session."""
+    from ssi_model.tracking.spark import explain_on_spark, predict_on_spark
+    from ssi_model.tracking.spark import spark_session as make_session
+
+    registry = _registry()
+    spark = make_session(master)
+    if kind == "predict":
+        result = predict_on_spark(spark, registry, rows, out, **options)
+    else:
+        result = explain_on_spark(spark, registry, rows, out, **options)
+    done = "scored" if kind == "predict" else "explained"
+    _echo(f"{result.summary()}; {done} {result.n_done} with {_model_label(result.model)} on "
+          f"Spark ({spark.sparkContext.master}) -> {out}")
+    if result.quarantine:
+        _echo(f"not {done} ({result.n_quarantined} invalid rows, with reasons): "
+              f"{result.quarantine}")
 
 
 @app.command("evaluate-levers")

@@ -81,9 +81,15 @@ def _add(reasons: list[list[str]], idx: np.ndarray, message: object) -> None:
 
 
 def validate(
-    raw: pd.DataFrame, *, today: date | None = None, contract: Contract = CONTRACT
+    raw: pd.DataFrame, *, today: date | None = None, contract: Contract = CONTRACT,
+    check_duplicates: bool = True,
 ) -> ValidationResult:
-    """Split raw rows (as read, cells uninterpreted) into clean typed rows and quarantine."""
+    """Split raw rows (as read, cells uninterpreted) into clean typed rows and quarantine.
+
+    ``check_duplicates=False`` leaves out the two rules across rows (exact copies; conflicting
+    rows for one member and snapshot), for a caller that sees only part of the rows and checks
+    those across all of them itself (Spark: ``tracking.spark``).
+    """
     missing = [c for c in contract.required if c not in raw.columns]
     if missing:
         raise InputFileError(
@@ -125,7 +131,19 @@ def validate(
         ordered = sorted([*cell_faults[i], *cells], key=lambda v: position[v.column])
         reasons[i].extend(v.message for v in [*ordered, *across])
 
-    # Duplicates: later exact copies, and conflicting rows for one member and snapshot.
+    if check_duplicates:
+        _duplicates(raw, typed, reasons)
+
+    bad = np.array([bool(r) for r in reasons], dtype=bool)
+    quarantine = raw[bad].copy()
+    quarantine.insert(0, "row", np.flatnonzero(bad) + 1)
+    quarantine["reason"] = ["; ".join(r) for r, b in zip(reasons, bad, strict=True) if b]
+    clean = typed[~bad].reset_index(drop=True)
+    return ValidationResult(clean=clean, quarantine=quarantine.reset_index(drop=True))
+
+
+def _duplicates(raw: pd.DataFrame, typed: pd.DataFrame, reasons: list[list[str]]) -> None:
+    """Duplicates: later exact copies, and conflicting rows for one member and snapshot."""
     as_text = raw.astype("string").fillna("")
     exact = as_text.duplicated(keep="first").to_numpy()
     first_of: dict[tuple[object, ...], int] = {}
@@ -155,13 +173,6 @@ def validate(
                     & conflicting).any():
                 reasons[j].append("member_id+snapshot_date: conflicting values for the same "
                                   "member and snapshot")
-
-    bad = np.array([bool(r) for r in reasons], dtype=bool)
-    quarantine = raw[bad].copy()
-    quarantine.insert(0, "row", np.flatnonzero(bad) + 1)
-    quarantine["reason"] = ["; ".join(r) for r, b in zip(reasons, bad, strict=True) if b]
-    clean = typed[~bad].reset_index(drop=True)
-    return ValidationResult(clean=clean, quarantine=quarantine.reset_index(drop=True))
 
 
 def validate_file(path: str | Path, *, today: date | None = None) -> ValidationResult:

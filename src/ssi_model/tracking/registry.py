@@ -125,22 +125,42 @@ class Registry:
         (``models:/other-name/3``, ``models:/other-name@challenger``, ``runs:/<id>/ssi-estimator``,
         a local folder) to load something else on purpose.
         """
-        name, version = self.name, None
+        source, name, version = self.locate(ref)
+        if version is None:  # runs:/..., a folder: no registry version to report
+            estimator = self._load_uri(source)
+            return estimator, _info(source, None, estimator)
+        estimator = self._load_uri(source, label=f"models:/{name}/{version}")
+        return estimator, _info(name, version, estimator)
+
+    def locate(self, ref: str | None = None) -> tuple[str, str, str | None]:
+        """Where the model ``ref`` names (as for ``load``) keeps its pyfunc folder: the
+        artifact URI, the registered name and the resolved version (None for a URI outside the
+        registry, returned as its own name). For code that hands the folder to MLflow's own
+        clients (``mlflow.pyfunc.spark_udf``) after downloading it with this tracking URI."""
         if ref is not None and ("/" in ref or ":" in ref):
             match = _MODELS_URI.match(ref)
-            if match is None:  # runs:/..., a folder: no registry version to report
-                estimator = self._load_uri(ref)
-                return estimator, _info(ref, None, estimator)
+            if match is None:
+                return ref, ref, None
             name = match["name"]
             version = self._resolve(name, match["version"] or match["alias"])
         else:
-            version = self.resolve(ref)
+            name, version = self.name, self.resolve(ref)
         # The resolved version, not the alias: the alias may move while the files download.
         # Its files are found through this client: MLflow resolves a models:/ URI with the
         # global registry URI, whatever registry_uri it is given.
-        source = self.client.get_model_version_download_uri(name, version)
-        estimator = self._load_uri(source, label=f"models:/{name}/{version}")
-        return estimator, _info(name, version, estimator)
+        return self.client.get_model_version_download_uri(name, version), name, version
+
+    def download(self, ref: str | None, dst: str | Path) -> tuple[Path, str, str | None]:
+        """The pyfunc folder of ``ref`` downloaded into ``dst``, its name and version."""
+        source, name, version = self.locate(ref)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=str(dst), tracking_uri=self.tracking_uri,
+                registry_uri=self.tracking_uri)
+        except MlflowException as exc:
+            raise UserError(f"cannot load model {ref or self.champion_uri}: "
+                            f"{exc.message}") from None
+        return Path(local), name, version
 
     def _load_uri(self, uri: str, *, label: str | None = None) -> SSIEstimator:
         from mlflow.models import Model
