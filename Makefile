@@ -140,7 +140,7 @@ mlflow-server-stop: $(STAMP) ## Stop the local PostgreSQL cluster of mlflow-serv
 # once), the tests of the shared trained model form one group (trained once), and the long
 # groups are dealt out first (hence no reordering by size): see tests/conftest.py.
 # Layers: unit (in memory), model (MLflow store), system (real processes).
-PYTEST_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) ## Run the test suite: every layer but `slow` and `scale` (under 5 minutes on 2 cores)
 	$(RUN) pytest -m "not slow and not scale" $(PYTEST_XDIST) --durations=15
@@ -152,7 +152,7 @@ test-system: $(STAMP) ## Run only the system tests (servers, browser, notebooks,
 	$(RUN) pytest -m "system and not slow and not scale" $(PYTEST_XDIST) --durations=10
 
 # One process: a Spark session (JVM and Python workers on local[2]) already uses both cores.
-test-scale: env-spark ## The scale tier: Spark scoring/explanations and the team server on PostgreSQL
+test-scale: env-spark ## The scale tier (CI runs it after make test): Spark, the team server and the store on PostgreSQL
 	$(RUN) pytest -m scale --durations=10
 
 test-slow: $(STAMP) ## Run only the slow tests (quality bars on full-size cohorts)

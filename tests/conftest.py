@@ -32,7 +32,6 @@ SYSTEM_FIXTURES = frozenset({
     "notebook_runs",                      # test_notebooks: the walkthroughs in a kernel
 })
 MODEL_FIXTURES = frozenset({"mlflow_uri", "trained"})
-GROUP = pytest.StashKey[str]()
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -57,34 +56,21 @@ def layer_of(item: pytest.Item) -> str:
     return "unit"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups: dict[str, str] = {}  # group -> its heaviest layer
+    heaviest: dict[Path, str] = {}  # test file -> its heaviest layer
     for item in items:
         layer = layer_of(item)
         if item.get_closest_marker(layer) is None:
             item.add_marker(getattr(pytest.mark, layer))
-        # `make test` runs `--dist loadgroup`: a group runs on one worker, so expensive module
-        # fixtures are built once (one group per file, as `--dist loadfile` would), and every
-        # test of the shared trained model is in one group, so only one worker trains it.
-        marker = item.get_closest_marker("xdist_group")
-        if marker is None:
-            group = "model" if layer == "model" else item.path.stem
-            item.add_marker(pytest.mark.xdist_group(group))
-        else:
-            group = str(marker.args[0] if marker.args else marker.kwargs.get("name"))
-        item.stash[GROUP] = group
-        known = groups.get(group, "unit")
-        groups[group] = max(known, layer, key=LAYERS.index)
+        heaviest[item.path] = max(heaviest.get(item.path, "unit"), layer, key=LAYERS.index)
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Under xdist (with --no-loadscope-reorder) groups are dealt out in this order: the long
-        # ones (system, then model) first, so the two workers finish close together. A group's
-        # tests stay together and in file order.
-        first = {}
+        # `make test` runs `--dist loadfile --no-loadscope-reorder`: a file runs on one worker (its
+        # module fixtures are built once) and files are dealt out in this order, the long ones
+        # (system, then model) first, so the two workers finish close together.
+        first: dict[Path, int] = {}
         for index, item in enumerate(items):
-            first.setdefault(item.stash[GROUP], index)
-        items.sort(key=lambda it: (-LAYERS.index(groups[it.stash[GROUP]]),
-                                   first[it.stash[GROUP]]))
+            first.setdefault(item.path, index)
+        items.sort(key=lambda it: (-LAYERS.index(heaviest[it.path]), first[it.path]))
 
 
 # -- the unit layer: a fitted estimator in memory ------------------------------------------------

@@ -42,7 +42,6 @@ def test_every_collected_test_has_exactly_one_layer(request: pytest.FixtureReque
     for item in request.session.items:
         assert [name for name in LAYERS if item.get_closest_marker(name)] == [layer_of(item)], \
             item.nodeid
-        assert item.get_closest_marker("xdist_group") is not None, item.nodeid
 
 
 def test_a_missing_browser_skips_here_and_fails_in_ci(tmp_path: Path) -> None:

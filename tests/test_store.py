@@ -46,7 +46,7 @@ TODAY = date(2026, 12, 1)
 # ---------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.scale)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ssi.db'}"
