@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from ssi_model.api.schemas import Profile
+from ssi_model.batch import ProfileBatch
 from ssi_model.contract import (
     CONTRACT,
     FALSE_WORDS,
@@ -117,10 +117,10 @@ def _lever_verdict(record: dict[str, Any]) -> tuple[bool, set[str]]:
     columns it set (starting from valid values: the minimum, or unknown elsewhere)."""
     numeric = [n for n in CONTRACT.behaviour_columns if CONTRACT[n].kind == "int"]
     known = [n for n in numeric if record.get(n) is not None]
-    table = {n: np.full(1, np.nan) for n in CONTRACT.input_columns}
-    table["has_photo"] = np.zeros(1)
+    start: dict[str, Any] = {"member_id": "probe", "has_photo": False}
     for n in known:
-        table[n] = np.full(1, CONTRACT[n].numeric_bound("min") or 0.0)
+        start[n] = CONTRACT[n].numeric_bound("min") or 0
+    table = ProfileBatch.from_records([start])
     changes = (Change(column="has_photo", op="set", value=1.0),
                *(Change(column=n, op="set", value=float(record[n])) for n in known))
     lever = LeverSpec(id="probe", pillars=("brand",), one_off=True, effort_minutes=1.0,

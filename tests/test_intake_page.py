@@ -24,6 +24,7 @@ from ssi_model.store import SnapshotStore
 
 HERE = Path(__file__).resolve().parent
 ADMIN_KEY = "admin-key-for-intake-tests"
+ALIAS = "intake"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -44,7 +45,9 @@ def api(trained: Any, mlflow_uri: str,
     from ssi_model.settings import get_settings
     from ssi_model.tracking.registry import Registry
 
-    decision = Registry(get_settings()).promote(trained.model_version, force=True)
+    # An alias of its own: the session's champion belongs to the promotion-gate test.
+    registry = Registry(get_settings().model_copy(update={"ssi_model_alias": ALIAS}))
+    decision = registry.promote(trained.model_version, force=True)
     assert decision.promoted, decision.reasons
     folder = tmp_path_factory.mktemp("intake")
     url = f"sqlite:///{folder / 'ssi.db'}"
@@ -53,6 +56,7 @@ def api(trained: Any, mlflow_uri: str,
         other = store.add_coach("coach-other")
     process = start_api(folder, env={"MLFLOW_TRACKING_URI": mlflow_uri, "SSI_DATABASE_URL": url,
                                      "SSI_API_KEY": ADMIN_KEY, "SSI_RELOAD_SECONDS": "0",
+                                     "SSI_MODEL_ALIAS": ALIAS,
                                      "SSI_SECRET_FILE": str(folder / "secret")})
     try:
         process.wait_until("/ready", timeout=180, ok=lambda r: r.status_code == 200)

@@ -20,7 +20,7 @@ from ssi_model.api.deps import CallerDep, OptionalModelDep, StoreDep
 from ssi_model.api.model_holder import ServedModel
 from ssi_model.api.responses import Responses, as_json
 from ssi_model.api.routes.members import MemberId, not_found
-from ssi_model.api.schemas import Lang
+from ssi_model.api.schemas import Lang, Problem
 from ssi_model.contract import CONTRACT
 from ssi_model.explain import Explanation, ModelInfo, explain_rows
 from ssi_model.store import MemberNotFound, StoredSnapshot
@@ -32,8 +32,9 @@ _HTML: Responses = {
           "description": "A self-contained HTML page (no external assets)"},
     **as_json({
         **responses.V1,
-        404: {"description": "No such member, or not one of the caller's (the same answer)"},
-        503: {"description": "No champion model is loaded yet"},
+        404: {"model": Problem,
+              "description": "No such member, or not one of the caller's (the same answer)"},
+        503: {"model": Problem, "description": "No champion model is loaded yet"},
     }),
 }
 
