@@ -135,13 +135,33 @@ def simulate(
     ] = False,
     waves: Annotated[
         int, typer.Option(min=1, help="Snapshots per member, 6 weeks apart (a demo history; "
-                                      "not with --with-truth)")
+                                      "not with --with-truth unless --weeks-between is given)")
     ] = 1,
+    weeks_between: Annotated[
+        int | None, typer.Option(min=1, help="Follow members over --waves snapshots this many "
+                                             "weeks apart, each given a plan by --model that "
+                                             "some adopt (for `ssi evaluate-advice`)")
+    ] = None,
+    model: ModelUri = None,
 ) -> None:
     """Simulate a cohort of members with user-reported SSI labels."""
     from ssi_model.io import write_table
     from ssi_model.simulator import simulate_cohort
 
+    if weeks_between is not None:
+        from ssi_model.explain.advice import advisor
+        from ssi_model.simulator.waves import followup_waves
+
+        if waves < 2:
+            raise _fail("--weeks-between needs --waves 2 or more")
+        estimator, info = _registry().load(model)
+        rows = followup_waves(n, seed, advisor(estimator), waves=waves,
+                              weeks_between=weeks_between, calibration=calibration,
+                              with_truth=with_truth)
+        write_table(rows, out)
+        _echo(f"simulated {n} members over {waves} snapshots {weeks_between} weeks apart, "
+              f"plans by {_model_label(info)} ({len(rows)} rows, seed {seed}) -> {out}")
+        return
     if waves > 1:
         from ssi_model.simulator.waves import history_waves
 
@@ -603,6 +623,67 @@ def evaluate_levers_command(
     if run_id:
         log_lever_quality(registry.client, run_id, quality)
         _echo(f"logged as levers_* metrics to run {run_id} (shown by `ssi evaluate`)")
+
+
+@app.command("evaluate-advice")
+@user_errors
+@shows_progress
+def evaluate_advice_command(
+    out: Annotated[Path, typer.Option(help="The follow-up figures (.json)")] = Path(
+        "reports/advice.json"),
+    input: Annotated[
+        Path | None, typer.Option(help="A follow-up file from `ssi simulate --weeks-between` "
+                                       "(plans and later snapshots, truth if simulated)")
+    ] = None,
+    model: ModelUri = None,
+    n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap replicates")] = 300,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    log: Annotated[bool, typer.Option(help="Log advice_* metrics to the model's MLflow run")] = (
+        True),
+) -> None:
+    """Did the advice work? Adoption per lever, realised against predicted gain, and the effect
+    of following the plan (adopters against comparable non-adopters)."""
+    import json
+
+    import pandas as pd
+
+    from ssi_model.explain.advice import advice_metrics, evaluate_advice, followups_from_waves
+
+    if input is None:
+        raise _fail("give --input (a follow-up file from `ssi simulate --weeks-between`)")
+    if not input.exists():
+        raise _fail(f"{input}: no such file")
+    frame = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
+    followups = followups_from_waves(frame)
+    doc = evaluate_advice(followups, n_boot=n_boot, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    _echo(_advice_summary(doc))
+    if log:
+        registry = _registry()
+        estimator, _ = registry.load(model)
+        run_id = estimator.meta.get("run_id")
+    if log and run_id:
+        for key, value in advice_metrics(doc).items():
+            registry.client.log_metric(run_id, key, value)
+        _echo(f"logged as advice_* metrics to run {run_id}")
+    _echo(f"-> {out}")
+
+
+def _advice_summary(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['followups']} plans followed up ({doc['members']} members): "
+             f"{doc['adopters']} adopters, {doc['partial_adopters']} partial, "
+             f"{doc['non_adopters']} non-adopters"]
+    if "plan_effect_total" in doc:
+        lo, hi = doc["plan_effect_total_ci"]
+        lines.append(f"predicted gain {doc['predicted_gain_total']:+.2f}; effect of following "
+                     f"the plan {doc['plan_effect_total']:+.2f} (90% {lo:+.2f} to {hi:+.2f}); "
+                     f"adopters' raw change {doc['naive_change_total']:+.2f}")
+    truth = (doc.get("truth") or {}).get("total")
+    if truth:
+        lines.append(f"simulator's true effect {truth['true_effect']:+.2f} (covered: "
+                     f"{'yes' if truth['plan_effect_ci_covers_truth'] else 'no'})")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- serving

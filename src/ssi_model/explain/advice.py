@@ -126,8 +126,13 @@ def followups_from_waves(frame: pd.DataFrame) -> FollowUps:
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    return np.asarray(pd.to_numeric(frame[column].astype("Float64")).to_numpy(
-        dtype=float, na_value=np.nan))
+    s = frame[column]
+    try:
+        return np.asarray(s.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    except (TypeError, ValueError):  # a CSV's flags as text
+        flags = s.map({"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0, True: 1.0,
+                       False: 0.0})
+        return np.asarray(flags.fillna(pd.to_numeric(s, errors="coerce")), dtype=float)
 
 
 def adoption(f: FollowUps) -> list[dict[str, bool]]:
@@ -171,9 +176,13 @@ def _design(f: FollowUps) -> np.ndarray:
     return np.column_stack(out) if out else np.zeros((len(f), 0))
 
 
-def _effects(x: np.ndarray, treated: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(weighted DiD effect on the treated, naive treated change), each per outcome."""
-    model = LogisticRegression(C=1.0, max_iter=2000)
+def _effects(x: np.ndarray, treated: np.ndarray, dy: np.ndarray,
+             model: LogisticRegression | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(weighted DiD effect on the treated, naive treated change), each per outcome.
+
+    ``model``: a propensity model to refit (bootstrap replicates warm-start from the full fit).
+    """
+    model = model or LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200)
     model.fit(x, treated)
     p = np.clip(model.predict_proba(x)[:, 1], *_CLIP)
     w = p[~treated] / (1 - p[~treated])
@@ -240,7 +249,9 @@ def evaluate_advice(f: FollowUps, *, n_boot: int = 300, seed: int = 0,
         return doc
 
     rng = np.random.default_rng(seed)
-    effect, naive = _effects(x, d, y)
+    propensity = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200,
+                                    warm_start=True)
+    effect, naive = _effects(x, d, y, propensity)
     adopters_pred = pred[use][d]
     lines = [_line(adopters_pred[:, j], y[d][:, j]) for j in range(len(OUTCOMES))]
     boot_effect, boot_naive, boot_lines = [], [], []
@@ -249,7 +260,7 @@ def evaluate_advice(f: FollowUps, *, n_boot: int = 300, seed: int = 0,
         # Resampled within groups, so every replicate keeps adopters and non-adopters.
         idx = np.concatenate([rng.choice(treated_idx, len(treated_idx)),
                               rng.choice(control_idx, len(control_idx))])
-        e, nv = _effects(x[idx], d[idx], y[idx])
+        e, nv = _effects(x[idx], d[idx], y[idx], propensity)
         boot_effect.append(e)
         boot_naive.append(nv)
         t = idx[d[idx]]

@@ -220,8 +220,8 @@ def _drive(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(score + _DRIVE_NOISE * rng.standard_normal(len(frame)))
 
 
-def _plan_cells(plans: Sequence[Mapping[str, Any] | None]) -> dict[str, list[object]]:
-    cells: dict[str, list[object]] = {c: [] for c in PLAN_COLUMNS}
+def _plan_cells(plans: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    cells: dict[str, list[Any]] = {c: [] for c in PLAN_COLUMNS}
     for plan in plans:
         levers = plan["levers"] if plan else ()
         cells["plan_levers"].append(",".join(lv["id"] for lv in levers) if plan else None)
@@ -313,9 +313,10 @@ def followup_waves(n: int, seed: int, advise: Advise, *, waves: int = 3,
             without = structural_arrays(values, cal)
             effect = {f"true_effect_{p}": with_plan[p] - without[p] for p in PILLARS}
             effect["true_effect_total"] = sum(effect.values(), start=np.zeros(m))
-            frames[-1] = frames[-1].assign(**{c: np.nan for c in EFFECT_COLUMNS},
-                                           **{ADOPTED_COLUMN: None, DRIVE_COLUMN: drive})
-            wave = wave.assign(**effect, **{ADOPTED_COLUMN: taken, DRIVE_COLUMN: drive})
+            blank: dict[str, Any] = {c: np.nan for c in EFFECT_COLUMNS}
+            frames[-1] = frames[-1].assign(**blank, **{ADOPTED_COLUMN: None, DRIVE_COLUMN: drive})
+            truth: dict[str, Any] = {**effect, ADOPTED_COLUMN: taken, DRIVE_COLUMN: drive}
+            wave = wave.assign(**truth)
         previous = wave
     plans = list(advise(previous))
     frames.append(previous.assign(**_plan_cells(plans)))
