@@ -11,7 +11,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -461,12 +461,26 @@ def predict(
 @user_errors
 @shows_progress
 def explain(
-    input: Annotated[Path, typer.Argument(help="Contract rows: .csv or .parquet")],
-    out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")],
+    input: Annotated[
+        Path | None, typer.Argument(help="Contract rows: .csv or .parquet (not with "
+                                         "--from-store)")] = None,
+    out: Annotated[Path, typer.Option(help="Explanations (.json: a list, one per member)")] = (
+        Path("reports/explanations.json")),
     model: ModelUri = None,
     budget_minutes: BudgetMinutes = None,
     target: TargetTotal = None,
     lang: Language = "en",
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Explain each stored member's latest snapshot "
+                                                "and record the documents as issued plans")
+    ] = False,
+    as_of: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="With --from-store: the "
+                                      "latest snapshot on or before this date")
+    ] = None,
+    coach: Annotated[
+        str | None, typer.Option(help="With --from-store: only this coach's members")
+    ] = None,
 ) -> None:
     """Drivers, levers (gains from the model) and a plan of at most three actions per member."""
     import json
@@ -476,6 +490,27 @@ def explain(
 
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
+    if from_store:
+        from ssi_model.store import ADMIN, SnapshotStore
+        from ssi_model.store.advice import issue_plans
+
+        if input is not None:
+            raise _fail("give contract rows or --from-store, not both")
+        estimator, info = _registry().load(model)
+        with SnapshotStore() as store:
+            caller = store.coach_named(coach) if coach else ADMIN
+            docs = issue_plans(store, estimator, info, caller,
+                               as_of=as_of.date() if as_of else None,
+                               budget_minutes=budget_minutes, target=target, lang=lang)
+            url = store.url
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
+                                  ensure_ascii=False), encoding="utf-8")
+        _echo(f"explained {len(docs)} stored members from {url} with {_model_label(info)}; "
+              f"recorded as issued plans -> {out}")
+        return
+    if input is None or as_of is not None or coach is not None:
+        raise _fail("give contract rows, or --from-store (with --as-of / --coach)")
     result = validate_file(input)
     estimator, info = _registry().load(model)
     docs = explain_rows(estimator, result.clean, budget_minutes=budget_minutes, target=target,
@@ -633,13 +668,17 @@ def evaluate_advice_command(
         "reports/advice.json"),
     input: Annotated[
         Path | None, typer.Option(help="A follow-up file from `ssi simulate --weeks-between` "
-                                       "(plans and later snapshots, truth if simulated)")
+                                       "(plans and later snapshots, truth if simulated); "
+                                       "default: the store's issued plans")
     ] = None,
     model: ModelUri = None,
     n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap replicates")] = 300,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
     log: Annotated[bool, typer.Option(help="Log advice_* metrics to the model's MLflow run")] = (
         True),
+    coach: Annotated[
+        str | None, typer.Option(help="From the store: only this coach's members")
+    ] = None,
 ) -> None:
     """Did the advice work? Adoption per lever, realised against predicted gain, and the effect
     of following the plan (adopters against comparable non-adopters)."""
@@ -650,11 +689,17 @@ def evaluate_advice_command(
     from ssi_model.explain.advice import advice_metrics, evaluate_advice, followups_from_waves
 
     if input is None:
-        raise _fail("give --input (a follow-up file from `ssi simulate --weeks-between`)")
-    if not input.exists():
-        raise _fail(f"{input}: no such file")
-    frame = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
-    followups = followups_from_waves(frame)
+        from ssi_model.store import ADMIN, SnapshotStore
+        from ssi_model.store.advice import followups_from_store
+
+        with SnapshotStore() as store:
+            followups = followups_from_store(store, store.coach_named(coach) if coach
+                                             else ADMIN)
+    else:
+        if not input.exists():
+            raise _fail(f"{input}: no such file")
+        frame = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
+        followups = followups_from_waves(frame)
     doc = evaluate_advice(followups, n_boot=n_boot, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
