@@ -127,3 +127,47 @@ def test_issued_plans_in_the_store_are_followed_up(waves: pd.DataFrame,
         assert from_store[key] == from_file[key], key
     assert from_store["plan_effect_total"] == pytest.approx(from_file["plan_effect_total"],
                                                             abs=0.05)
+
+
+def test_the_cli_flow_simulate_issue_export_evaluate(fitted_estimator: SSIEstimator,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ssi simulate --weeks-between``, ``store import``, ``explain --from-store --as-of``,
+    ``store export-plans`` and ``evaluate-advice`` from the store, with a saved pyfunc model."""
+    import mlflow
+
+    from ssi_model.tracking.runs import PYFUNC_CODE
+
+    fitted_estimator.save(tmp_path / "estimator")
+    mlflow.pyfunc.save_model(path=str(tmp_path / "model"), python_model=str(PYFUNC_CODE),
+                             artifacts={"estimator": str(tmp_path / "estimator")},
+                             pip_requirements=["lightgbm"])
+    model = str(tmp_path / "model")
+    monkeypatch.setenv("SSI_DATABASE_URL", f"sqlite:///{tmp_path / 'ssi.db'}")
+    runner = CliRunner()
+    data = tmp_path / "followup.csv"
+    result = runner.invoke(app, ["simulate", "--n", "60", "--seed", "3", "--waves", "3",
+                                 "--weeks-between", "4", "--with-truth", "--model", model,
+                                 "--out", str(data)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(data)
+    assert frame["snapshot_date"].value_counts().iloc[:3].min() > 50
+    assert runner.invoke(app, ["store", "import", str(data)]).exit_code == 0
+    issued = tmp_path / "issued.json"
+    first = sorted(frame["snapshot_date"].value_counts().index[:3])[0]
+    result = runner.invoke(app, ["explain", "--from-store", "--as-of", first, "--model", model,
+                                 "--out", str(issued)])
+    assert result.exit_code == 0, result.output
+    assert "recorded as issued plans" in result.output
+    plans_file = tmp_path / "plans.json"
+    result = runner.invoke(app, ["store", "export-plans", "--out", str(plans_file)])
+    assert result.exit_code == 0, result.output
+    plans = json.loads(plans_file.read_text())
+    assert len(plans) == len(json.loads(issued.read_text())) > 50
+    assert {p["snapshot_date"] for p in plans} == {first}
+    out = tmp_path / "advice.json"
+    result = runner.invoke(app, ["evaluate-advice", "--out", str(out), "--n-boot", "20",
+                                 "--no-log"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["followups"] == len([p for p in plans if p["plan"]]) and "truth" not in doc
