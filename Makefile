@@ -48,8 +48,12 @@ QUARANTINE := data/interim/cohort.quarantine.csv
 # The demo's member history: simulated members at three snapshot dates, 6 weeks apart.
 HISTORY := data/raw/history.csv
 HISTORY_N ?= 200
+# The advice follow-up: simulated members given plans by the champion, some adopt, 6 weeks later.
+FOLLOWUP := data/raw/followup.csv
+FOLLOWUP_N ?= 1000
 
 .PHONY: help env data calibration train evaluate promote predict explain report evaluate-levers \
+	evaluate-advice \
 	serve notebooks bench mlflow-ui \
 	test test-unit test-system test-slow system-deps lint demo clean
 
@@ -143,6 +147,10 @@ lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in p
 	$(RUN) mypy
 	$(RUN) lint-imports
 
+evaluate-advice: $(STAMP) ## Did the advice work? Plans followed up on a simulated cohort with truth -> reports/advice.json
+	$(SSI) simulate --n $(FOLLOWUP_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 2 --weeks-between 6 --with-truth $(MODEL_FLAG) --out $(FOLLOWUP)
+	$(SSI) evaluate-advice --input $(FOLLOWUP) --out reports/advice.json $(MODEL_FLAG)
+
 demo: data ## Run the main job end to end on the embedded defaults and say where outputs are
 	$(SSI) train --config $(EXPERIMENT) --data $(CLEAN)
 	$(SSI) promote
@@ -152,6 +160,10 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) simulate --n $(HISTORY_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 3 --out $(HISTORY)
 	$(SSI) store import $(HISTORY) --consent training
 	$(SSI) report --from-store --out reports/members-history --lang $(SSI_LANG)
+	$(SSI) explain --from-store --as-of 2026-08-19 --out data/processed/issued-plans.json
+	$(SSI) store export-plans --out data/processed/plans.json
+	$(SSI) evaluate-advice --out reports/advice-store.json --no-log
+	$(MAKE) evaluate-advice
 	@echo
 	@echo "demo outputs:"
 	@echo "  simulated cohort:      $(COHORT)"
@@ -162,7 +174,9 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  coach reports:         reports/members/index.html"
 	@echo "  snapshot store:        $(SSI_DATABASE_URL)  ($(HISTORY_N) members at 3 snapshot dates)"
 	@echo "  reports with history:  reports/members-history/index.html"
+	@echo "  issued plans:          data/processed/plans.json (plans of 2026-08-19, followed up on 2026-09-30)"
+	@echo "  advice follow-up:      reports/advice.json (simulated adoption, with truth); reports/advice-store.json"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv)
-	rm -rf data/raw/cohort* data/raw/history.csv data/interim/* data/processed/* mlflow.db mlruns reports
+	rm -rf data/raw/cohort* data/raw/history.csv data/raw/followup.csv data/interim/* data/processed/* mlflow.db mlruns reports
 	@touch data/raw/.gitkeep data/interim/.gitkeep data/processed/.gitkeep
