@@ -106,7 +106,12 @@ def test_issued_plans_in_the_store_are_followed_up(waves: pd.DataFrame,
     later: the store's follow-ups give the same adoption as the simulator's own file."""
     from ssi_model.explain.schema import ModelInfo
     from ssi_model.store import ADMIN, SnapshotStore
-    from ssi_model.store.advice import export_plans, followups_from_store, issue_plans
+    from ssi_model.store.advice import (
+        export_plans,
+        followups_from_store,
+        issue_plans,
+        plans_after_retraining,
+    )
 
     dates = sorted(waves["snapshot_date"].value_counts().index[:2])
     info = ModelInfo(name="ssi-estimator", version="7")
@@ -117,6 +122,12 @@ def test_issued_plans_in_the_store_are_followed_up(waves: pd.DataFrame,
         assert len(docs) == (waves["snapshot_date"].eq(dates[0]) & valid).sum()
         plans = export_plans(store, ADMIN)
         followups = followups_from_store(store, ADMIN)
+        same = plans_after_retraining(store, fitted_estimator, "7", ADMIN)
+        again = plans_after_retraining(store, fitted_estimator, "8", ADMIN)
+    # Only plans issued under another version are re-scored; the same model keeps every plan.
+    assert same["plans"] == 0 and same["invalidated_share"] is None
+    assert again["plans"] == sum(1 for p in plans if p["plan"]) and again["issued_under"] == ["7"]
+    assert again["sign_changed"] == 0 and again["lost_half"] == 0
     assert len(plans) == len(docs)
     assert {p["snapshot_date"] for p in plans} == {dates[0].date().isoformat()}
     assert {p["model_version"] for p in plans} == {"7"}
@@ -171,3 +182,23 @@ def test_the_cli_flow_simulate_issue_export_evaluate(fitted_estimator: SSIEstima
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["followups"] == len([p for p in plans if p["plan"]]) and "truth" not in doc
+
+
+def test_rescoring_counts_plans_whose_gain_changed_sign_or_halved(
+        waves: pd.DataFrame, fitted_estimator: SSIEstimator) -> None:
+    from ssi_model.contract import CONTRACT
+    from ssi_model.explain import explain_rows
+    from ssi_model.explain.advice import rescore_plans
+
+    rows = CONTRACT.to_records(waves[waves["true_drive"].notna()].head(40))
+    docs = [d.model_dump(mode="json") for d in explain_rows(fitted_estimator, rows)]
+    issued = [(d, r) for d, r in zip(docs, rows, strict=True) if d["plan"]][:12]
+    assert len(issued) >= 9
+    assert rescore_plans(fitted_estimator, issued)["invalidated_share"] == 0.0
+    # Pretend three plans promised a loss and three promised three times what the model says.
+    for k, (doc, _) in enumerate(issued[:6]):
+        gain = doc["plan"]["gain"]["total"]
+        doc["plan"]["gain"]["total"] = -gain if k < 3 else 3 * gain
+    result = rescore_plans(fitted_estimator, issued)
+    assert (result["plans"], result["sign_changed"], result["lost_half"]) == (len(issued), 3, 3)
+    assert result["invalidated_share"] == pytest.approx(6 / len(issued), abs=1e-4)

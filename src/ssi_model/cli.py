@@ -421,10 +421,37 @@ def promote(
         forced = " (forced past the gate)" if decision.forced and decision.reasons else ""
         _echo(f"promoted {model_name} version {decision.version} to "
               f"@{alias}{forced}; previous: {decision.previous or 'none'}")
+        _rescore_issued_plans(registry, str(decision.version))
     else:
         _echo(f"refused: {model_name} version {decision.version} stays a candidate; "
               f"@{alias} is still version {decision.previous or 'unset'}")
         raise typer.Exit(1)
+
+
+def _rescore_issued_plans(registry: Registry, version: str) -> None:
+    """After a promotion: the plans issued under older versions re-scored with the new
+    champion; the share whose gain changed sign or lost more than half is logged to its run."""
+    from ssi_model.store import ADMIN, SnapshotStore
+    from ssi_model.store.advice import plans_after_retraining
+    from ssi_model.store.db import database_url
+
+    url = database_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return  # no store, no plans issued: a promotion must not create one
+    with SnapshotStore() as store:
+        if not store.counts().get("issued_explanations"):
+            return
+        estimator, _ = registry.load(version)
+        result = plans_after_retraining(store, estimator, version, ADMIN)
+    if not result["plans"]:
+        return
+    _echo(f"issued plans re-scored with version {version}: {result['plans']} plans, "
+          f"{result['sign_changed']} changed sign, {result['lost_half']} lost more than half "
+          f"their gain ({result['invalidated_share']:.0%} invalidated)")
+    run_id = estimator.meta.get("run_id")
+    if run_id:
+        for key in ("plans", "sign_changed_share", "lost_half_share", "invalidated_share"):
+            registry.client.log_metric(run_id, f"advice_rescored_{key}", float(result[key]))
 
 
 @app.command()
@@ -688,19 +715,28 @@ def evaluate_advice_command(
 
     from ssi_model.explain.advice import advice_metrics, evaluate_advice, followups_from_waves
 
+    retraining: dict[str, Any] | None = None
     if input is None:
         from ssi_model.store import ADMIN, SnapshotStore
         from ssi_model.store.advice import followups_from_store
 
         with SnapshotStore() as store:
-            followups = followups_from_store(store, store.coach_named(coach) if coach
-                                             else ADMIN)
+            caller = store.coach_named(coach) if coach else ADMIN
+            followups = followups_from_store(store, caller)
+            if log or model:
+                from ssi_model.store.advice import plans_after_retraining
+
+                estimator, info = _registry().load(model)
+                retraining = plans_after_retraining(store, estimator, str(info.version),
+                                                    caller)
     else:
         if not input.exists():
             raise _fail(f"{input}: no such file")
         frame = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
         followups = followups_from_waves(frame)
     doc = evaluate_advice(followups, n_boot=n_boot, seed=seed)
+    if retraining is not None:
+        doc["plans_after_retraining"] = retraining
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     _echo(_advice_summary(doc))
@@ -724,6 +760,11 @@ def _advice_summary(doc: dict[str, Any]) -> str:
         lines.append(f"predicted gain {doc['predicted_gain_total']:+.2f}; effect of following "
                      f"the plan {doc['plan_effect_total']:+.2f} (90% {lo:+.2f} to {hi:+.2f}); "
                      f"adopters' raw change {doc['naive_change_total']:+.2f}")
+    again = doc.get("plans_after_retraining")
+    if again and again["plans"]:
+        lines.append(f"plans issued under version(s) {', '.join(again['issued_under'])} "
+                     f"re-scored with version {again['rescored_with']}: "
+                     f"{again['invalidated_share']:.0%} changed sign or lost more than half")
     truth = (doc.get("truth") or {}).get("total")
     if truth:
         lines.append(f"simulator's true effect {truth['true_effect']:+.2f} (covered: "

@@ -333,3 +333,35 @@ def advice_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
 def plans_as_offers(docs: Sequence[Explanation]) -> list[dict[str, Any] | None]:
     """``plan_offer`` of each document."""
     return [plan_offer(d) for d in docs]
+
+
+# -- plans that outlive retraining -----------------------------------------------------------------
+
+
+def rescore_plans(estimator: SSIEstimator,
+                  issued: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+                  ) -> dict[str, Any]:
+    """Re-score issued plans with another model: ``issued`` holds (document, the contract row it
+    explained). A plan is *invalidated* when its total gain under the new model changed sign
+    or lost more than half of what was promised (Rawal et al.; ROAR).
+
+    Returns ``plans``, ``sign_changed``, ``lost_half`` (counts), their ``*_share`` and
+    ``invalidated_share``; shares are None without plans.
+    """
+    pairs = [(doc, row) for doc, row in issued if doc.get("plan")]
+    out: dict[str, Any] = {"plans": len(pairs), "sign_changed": 0, "lost_half": 0}
+    if pairs:
+        before = [dict(row) for _, row in pairs]
+        after = [{**dict(row), **doc["plan"]["changes"]} for doc, row in pairs]
+        scored = estimator.predict_pillars(before + after).sum(axis=1)
+        new = scored[len(pairs):] - scored[:len(pairs)]
+        old = np.array([float(doc["plan"]["gain"]["total"]) for doc, _ in pairs])
+        flipped = np.sign(new) != np.sign(old)
+        halved = ~flipped & (np.abs(new) < np.abs(old) / 2)
+        out.update(sign_changed=int(flipped.sum()), lost_half=int(halved.sum()))
+    n = out["plans"]
+    for key in ("sign_changed", "lost_half"):
+        out[f"{key}_share"] = round(out[key] / n, 4) if n else None
+    out["invalidated_share"] = round((out["sign_changed"] + out["lost_half"]) / n, 4) if n \
+        else None
+    return out

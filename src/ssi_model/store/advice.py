@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ssi_model.explain import explain_rows
-from ssi_model.explain.advice import OUTCOMES, FollowUps
+from ssi_model.explain.advice import OUTCOMES, FollowUps, rescore_plans
 from ssi_model.explain.schema import Explanation, ModelInfo
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.store.repository import (
@@ -110,3 +110,15 @@ def followups_from_store(store: SnapshotStore, coach: Coach) -> FollowUps:
 
 def _frame(snapshots: Sequence[StoredSnapshot]) -> pd.DataFrame:
     return snapshots_frame(snapshots).reset_index(drop=True)
+
+
+def plans_after_retraining(store: SnapshotStore, estimator: SSIEstimator, version: str,
+                           coach: Coach) -> dict[str, Any]:
+    """Plans issued under a model version other than ``version``, re-scored with ``estimator``
+    (``explain.advice.rescore_plans``), plus the versions they were issued under."""
+    issued = [(i.document, snap.row, i.model_version) for i, snap, _ in _issued(store, coach)
+              if i.model_version != str(version)]
+    out = rescore_plans(estimator, [(doc, row) for doc, row, _ in issued])
+    out["issued_under"] = sorted({v for _, _, v in issued})
+    out["rescored_with"] = str(version)
+    return out
