@@ -202,3 +202,42 @@ def test_rescoring_counts_plans_whose_gain_changed_sign_or_halved(
     result = rescore_plans(fitted_estimator, issued)
     assert (result["plans"], result["sign_changed"], result["lost_half"]) == (len(issued), 3, 3)
     assert result["invalidated_share"] == pytest.approx(6 / len(issued), abs=1e-4)
+
+
+def test_promotion_rescores_the_plans_issued_under_the_old_champion(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two registered versions: plans issued under version 1 are re-scored when version 2 is
+    promoted, and the invalidated share is logged to version 2's run."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("SSI_MODEL_NAME", "advice-ssi")
+    monkeypatch.setenv("SSI_DATABASE_URL", f"sqlite:///{tmp_path / 'ssi.db'}")
+    runner = CliRunner()
+    root = Path(__file__).resolve().parents[1]
+    for seed in (11, 12):
+        config = tmp_path / f"tiny{seed}.yaml"
+        config.write_text(
+            f"extends: {root / 'experiments' / 'default.yaml'}\nname: tiny\n"
+            f"data: {{simulate: {{n: 1200, seed: {seed}}}}}\n"
+            "model: {cv_folds: 2, num_boost_round: 60, early_stopping_rounds: 10}\n",
+            encoding="utf-8")
+        result = runner.invoke(app, ["train", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        if seed == 11:
+            assert runner.invoke(app, ["promote", "--force"]).exit_code == 0
+            data = tmp_path / "history.csv"
+            assert runner.invoke(app, ["simulate", "--n", "30", "--seed", "4", "--waves", "2",
+                                       "--out", str(data)]).exit_code == 0
+            assert runner.invoke(app, ["store", "import", str(data)]).exit_code == 0
+            result = runner.invoke(app, ["explain", "--from-store", "--out",
+                                         str(tmp_path / "issued.json")])
+            assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["promote", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "issued plans re-scored with version 2" in result.output
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run = client.get_run(client.get_model_version("advice-ssi", "2").run_id)
+    assert 0.0 <= run.data.metrics["advice_rescored_invalidated_share"] <= 1.0
+    assert run.data.metrics["advice_rescored_plans"] > 20
