@@ -241,3 +241,23 @@ def test_promotion_rescores_the_plans_issued_under_the_old_champion(
     run = client.get_run(client.get_model_version("advice-ssi", "2").run_id)
     assert 0.0 <= run.data.metrics["advice_rescored_invalidated_share"] <= 1.0
     assert run.data.metrics["advice_rescored_plans"] > 20
+    # evaluate-advice from the store: the re-scoring is shown, the figures logged to the run.
+    result = runner.invoke(app, ["evaluate-advice", "--out", str(tmp_path / "advice.json"),
+                                 "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    assert "re-scored with version 2" in result.output and "logged as advice_*" in result.output
+    doc = json.loads((tmp_path / "advice.json").read_text())
+    assert doc["plans_after_retraining"]["issued_under"] == ["1"]
+    assert "advice_members" in client.get_run(run.info.run_id).data.metrics
+
+
+def test_the_evaluation_report_shows_the_advice_section(waves: pd.DataFrame) -> None:
+    from ssi_model.explain.advice import advice_metrics
+    from ssi_model.tracking.evaluate import _advice_section
+
+    assert _advice_section({"mae_total": 3.0}) == []
+    metrics = advice_metrics(evaluate_advice(followups_from_waves(waves), n_boot=20))
+    assert {"advice_plan_effect_total", "advice_true_effect_total",
+            "advice_naive_change_total"} <= set(metrics)
+    text = "\n".join(_advice_section(metrics))
+    assert "## Advice follow-up" in text and "effect of following the plan" in text

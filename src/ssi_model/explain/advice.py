@@ -324,6 +324,9 @@ def advice_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
     if "plan_effect_total_ci" in doc:
         out["advice_plan_effect_total_lo"], out["advice_plan_effect_total_hi"] = (
             float(v) for v in doc["plan_effect_total_ci"])
+    true = ((doc.get("truth") or {}).get("total") or {}).get("true_effect")
+    if true is not None:
+        out["advice_true_effect_total"] = float(true)
     slope = (doc.get("total") or {}).get("realised_vs_predicted", {}).get("slope")
     if slope is not None:
         out["advice_total_slope"] = float(slope)
