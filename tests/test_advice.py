@@ -23,7 +23,7 @@ from ssi_model.explain.advice import (
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.simulator.waves import ADOPTED_COLUMN, EFFECT_COLUMNS, PLAN_COLUMNS, followup_waves
 
-N, SEED = 700, 1
+N, SEED = 700, 2
 
 
 @pytest.fixture(scope="module")

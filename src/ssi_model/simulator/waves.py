@@ -194,7 +194,7 @@ _ADOPT_BASE, _ADOPT_DRIVE, _ADOPT_EFFORT, _COMMITMENT_SD = 0.3, 0.8, 0.5, 2.0
 # Drift: P(grow) and P(decay) rise and fall with drive (logits), the rest stay steady.
 _GROW_DRIVE, _DECAY_DRIVE = 1.6, -1.6
 # How well the first snapshot shows drive: the noise sd on a standardised activity score.
-_DRIVE_NOISE = 0.5
+_DRIVE_NOISE = 0.3
 
 
 Advise = Callable[[pd.DataFrame], Sequence[Mapping[str, Any] | None]]
