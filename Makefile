@@ -51,9 +51,12 @@ QUARANTINE := data/interim/cohort.quarantine.csv
 # The demo's member history: simulated members at three snapshot dates, 6 weeks apart.
 HISTORY := data/raw/history.csv
 HISTORY_N ?= 200
+# The advice follow-up: simulated members given plans by the champion, some adopt, 6 weeks later.
+FOLLOWUP := data/raw/followup.csv
+FOLLOWUP_N ?= 1000
 
 .PHONY: help env env-spark data calibration train evaluate promote predict predict-spark explain \
-	explain-spark report evaluate-levers serve notebooks bench mlflow-ui mlflow-server \
+	explain-spark report evaluate-levers evaluate-advice serve notebooks bench mlflow-ui mlflow-server \
 	mlflow-server-stop test test-unit test-system test-slow test-scale system-deps lint demo clean
 
 help: ## List every target with what it does
@@ -174,6 +177,10 @@ lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in p
 	$(RUN) mypy
 	$(RUN) lint-imports
 
+evaluate-advice: $(STAMP) ## Did the advice work? Plans followed up on a simulated cohort with truth -> reports/advice.json
+	$(SSI) simulate --n $(FOLLOWUP_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 2 --weeks-between 6 --with-truth $(MODEL_FLAG) --out $(FOLLOWUP)
+	$(SSI) evaluate-advice --input $(FOLLOWUP) --out reports/advice.json $(MODEL_FLAG)
+
 demo: data ## Run the main job end to end on the embedded defaults and say where outputs are
 	$(SSI) train --config $(EXPERIMENT) --data $(CLEAN)
 	$(SSI) promote
@@ -183,6 +190,10 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) simulate --n $(HISTORY_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 3 --out $(HISTORY)
 	$(SSI) store import $(HISTORY) --consent training
 	$(SSI) report --from-store --out reports/members-history --lang $(SSI_LANG)
+	$(SSI) explain --from-store --as-of 2026-08-19 --out data/processed/issued-plans.json
+	$(SSI) store export-plans --out data/processed/plans.json
+	$(SSI) evaluate-advice --out reports/advice-store.json --no-log
+	$(MAKE) evaluate-advice
 	@echo
 	@echo "demo outputs:"
 	@echo "  simulated cohort:      $(COHORT)"
@@ -193,8 +204,10 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  coach reports:         reports/members/index.html"
 	@echo "  snapshot store:        $(SSI_DATABASE_URL)  ($(HISTORY_N) members at 3 snapshot dates)"
 	@echo "  reports with history:  reports/members-history/index.html"
+	@echo "  issued plans:          data/processed/plans.json (plans of 2026-08-19, followed up on 2026-09-30)"
+	@echo "  advice follow-up:      reports/advice.json (simulated adoption, with truth); reports/advice-store.json"
 
 clean: ## Remove generated data, MLflow store and reports (keeps .venv and the .pg/ cluster)
-	rm -rf data/raw/cohort* data/raw/history.csv data/interim/* data/processed/* mlflow.db mlruns \
-		reports spark-warehouse metastore_db derby.log
+	rm -rf data/raw/cohort* data/raw/history.csv data/raw/followup.csv data/interim/* \
+		data/processed/* mlflow.db mlruns reports spark-warehouse metastore_db derby.log
 	@touch data/raw/.gitkeep data/interim/.gitkeep data/processed/.gitkeep

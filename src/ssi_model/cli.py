@@ -11,7 +11,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -141,13 +141,33 @@ def simulate(
     ] = False,
     waves: Annotated[
         int, typer.Option(min=1, help="Snapshots per member, 6 weeks apart (a demo history; "
-                                      "not with --with-truth)")
+                                      "not with --with-truth unless --weeks-between is given)")
     ] = 1,
+    weeks_between: Annotated[
+        int | None, typer.Option(min=1, help="Follow members over --waves snapshots this many "
+                                             "weeks apart, each given a plan by --model that "
+                                             "some adopt (for `ssi evaluate-advice`)")
+    ] = None,
+    model: ModelUri = None,
 ) -> None:
     """Simulate a cohort of members with user-reported SSI labels."""
     from ssi_model.io import write_table
     from ssi_model.simulator import simulate_cohort
 
+    if weeks_between is not None:
+        from ssi_model.explain.advice import advisor
+        from ssi_model.simulator.waves import followup_waves
+
+        if waves < 2:
+            raise _fail("--weeks-between needs --waves 2 or more")
+        estimator, info = _registry().load(model)
+        rows = followup_waves(n, seed, advisor(estimator), waves=waves,
+                              weeks_between=weeks_between, calibration=calibration,
+                              with_truth=with_truth)
+        write_table(rows, out)
+        _echo(f"simulated {n} members over {waves} snapshots {weeks_between} weeks apart, "
+              f"plans by {_model_label(info)} ({len(rows)} rows, seed {seed}) -> {out}")
+        return
     if waves > 1:
         from ssi_model.simulator.waves import history_waves
 
@@ -407,10 +427,37 @@ def promote(
         forced = " (forced past the gate)" if decision.forced and decision.reasons else ""
         _echo(f"promoted {model_name} version {decision.version} to "
               f"@{alias}{forced}; previous: {decision.previous or 'none'}")
+        _rescore_issued_plans(registry, str(decision.version))
     else:
         _echo(f"refused: {model_name} version {decision.version} stays a candidate; "
               f"@{alias} is still version {decision.previous or 'unset'}")
         raise typer.Exit(1)
+
+
+def _rescore_issued_plans(registry: Registry, version: str) -> None:
+    """After a promotion: the plans issued under older versions re-scored with the new
+    champion; the share whose gain changed sign or lost more than half is logged to its run."""
+    from ssi_model.store import ADMIN, SnapshotStore
+    from ssi_model.store.advice import plans_after_retraining
+    from ssi_model.store.db import database_url
+
+    url = database_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return  # no store, no plans issued: a promotion must not create one
+    with SnapshotStore() as store:
+        if not store.counts().get("issued_explanations"):
+            return
+        estimator, _ = registry.load(version)
+        result = plans_after_retraining(store, estimator, version, ADMIN)
+    if not result["plans"]:
+        return
+    _echo(f"issued plans re-scored with version {version}: {result['plans']} plans, "
+          f"{result['sign_changed']} changed sign, {result['lost_half']} lost more than half "
+          f"their gain ({result['invalidated_share']:.0%} invalidated)")
+    run_id = estimator.meta.get("run_id")
+    if run_id:
+        for key in ("plans", "sign_changed_share", "lost_half_share", "invalidated_share"):
+            registry.client.log_metric(run_id, f"advice_rescored_{key}", float(result[key]))
 
 
 @app.command()
@@ -453,14 +500,29 @@ def predict(
 @user_errors
 @shows_progress
 def explain(
-    input: Annotated[str, typer.Argument(help="Contract rows: .csv or .parquet")],
-    out: Annotated[str, typer.Option(help="Explanations (.json: a list, one per member)")],
+    # Text, not Path: a Path folds the URI s3a://bucket/key into s3a:/bucket/key (Spark reads it)
+    input: Annotated[
+        str | None, typer.Argument(help="Contract rows: .csv or .parquet (not with "
+                                        "--from-store)")] = None,
+    out: Annotated[str, typer.Option(help="Explanations (.json: a list, one per member)")] = (
+        "reports/explanations.json"),
     model: ModelUri = None,
     budget_minutes: BudgetMinutes = None,
     target: TargetTotal = None,
     lang: Language = "en",
     engine: Engine = "process",
     master: Master = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Explain each stored member's latest snapshot "
+                                                "and record the documents as issued plans")
+    ] = False,
+    as_of: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="With --from-store: the "
+                                      "latest snapshot on or before this date")
+    ] = None,
+    coach: Annotated[
+        str | None, typer.Option(help="With --from-store: only this coach's members")
+    ] = None,
 ) -> None:
     """Drivers, levers (gains from the model) and a plan of at most three actions per member.
 
@@ -472,6 +534,28 @@ def explain(
 
     if lang not in languages():
         raise _fail(f"--lang must be one of {', '.join(languages())}, not {lang!r}")
+    if from_store:
+        from ssi_model.store import ADMIN, SnapshotStore
+        from ssi_model.store.advice import issue_plans
+
+        if input is not None:
+            raise _fail("give contract rows or --from-store, not both")
+        estimator, info = _registry().load(model)
+        with SnapshotStore() as store:
+            caller = store.coach_named(coach) if coach else ADMIN
+            docs = issue_plans(store, estimator, info, caller,
+                               as_of=as_of.date() if as_of else None,
+                               budget_minutes=budget_minutes, target=target, lang=lang)
+            url = store.url
+        target_file = Path(out)
+        target_file.parent.mkdir(parents=True, exist_ok=True)
+        target_file.write_text(json.dumps([d.model_dump(mode="json") for d in docs], indent=1,
+                                          ensure_ascii=False), encoding="utf-8")
+        _echo(f"explained {len(docs)} stored members from {url} with {_model_label(info)}; "
+              f"recorded as issued plans -> {out}")
+        return
+    if input is None or as_of is not None or coach is not None:
+        raise _fail("give contract rows, or --from-store (with --as-of / --coach)")
     if _engine(engine) == "spark":
         _spark_job("explain", input, out, master, model=model, budget_minutes=budget_minutes,
                    target=target, lang=lang)
@@ -650,6 +734,91 @@ def evaluate_levers_command(
     if run_id:
         log_lever_quality(registry.client, run_id, quality)
         _echo(f"logged as levers_* metrics to run {run_id} (shown by `ssi evaluate`)")
+
+
+@app.command("evaluate-advice")
+@user_errors
+@shows_progress
+def evaluate_advice_command(
+    out: Annotated[Path, typer.Option(help="The follow-up figures (.json)")] = Path(
+        "reports/advice.json"),
+    input: Annotated[
+        Path | None, typer.Option(help="A follow-up file from `ssi simulate --weeks-between` "
+                                       "(plans and later snapshots, truth if simulated); "
+                                       "default: the store's issued plans")
+    ] = None,
+    model: ModelUri = None,
+    n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap replicates")] = 300,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    log: Annotated[bool, typer.Option(help="Log advice_* metrics to the model's MLflow run")] = (
+        True),
+    coach: Annotated[
+        str | None, typer.Option(help="From the store: only this coach's members")
+    ] = None,
+) -> None:
+    """Did the advice work? Adoption per lever, realised against predicted gain, and the effect
+    of following the plan (adopters against comparable non-adopters)."""
+    import json
+
+    import pandas as pd
+
+    from ssi_model.explain.advice import advice_metrics, evaluate_advice, followups_from_waves
+
+    retraining: dict[str, Any] | None = None
+    if input is None:
+        from ssi_model.store import ADMIN, SnapshotStore
+        from ssi_model.store.advice import followups_from_store
+
+        with SnapshotStore() as store:
+            caller = store.coach_named(coach) if coach else ADMIN
+            followups = followups_from_store(store, caller)
+            if log or model:
+                from ssi_model.store.advice import plans_after_retraining
+
+                estimator, info = _registry().load(model)
+                retraining = plans_after_retraining(store, estimator, str(info.version),
+                                                    caller)
+    else:
+        if not input.exists():
+            raise _fail(f"{input}: no such file")
+        frame = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
+        followups = followups_from_waves(frame)
+    doc = evaluate_advice(followups, n_boot=n_boot, seed=seed)
+    if retraining is not None:
+        doc["plans_after_retraining"] = retraining
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    _echo(_advice_summary(doc))
+    if log:
+        registry = _registry()
+        estimator, _ = registry.load(model)
+        run_id = estimator.meta.get("run_id")
+    if log and run_id:
+        for key, value in advice_metrics(doc).items():
+            registry.client.log_metric(run_id, key, value)
+        _echo(f"logged as advice_* metrics to run {run_id}")
+    _echo(f"-> {out}")
+
+
+def _advice_summary(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['followups']} plans followed up ({doc['members']} members): "
+             f"{doc['adopters']} adopters, {doc['partial_adopters']} partial, "
+             f"{doc['non_adopters']} non-adopters"]
+    if "plan_effect_total" in doc:
+        lo, hi = doc["plan_effect_total_ci"]
+        lines.append(f"predicted gain {doc['predicted_gain_total']:+.2f}; effect of following "
+                     f"the plan {doc['plan_effect_total']:+.2f} (90% {lo:+.2f} to {hi:+.2f}); "
+                     f"adopters' raw change {doc['naive_change_total']:+.2f}")
+    again = doc.get("plans_after_retraining")
+    if again and again["plans"]:
+        lines.append(f"plans issued under version(s) {', '.join(again['issued_under'])} "
+                     f"re-scored with version {again['rescored_with']}: "
+                     f"{again['invalidated_share']:.0%} changed sign or lost more than half")
+    truth = (doc.get("truth") or {}).get("total")
+    if truth:
+        lines.append(f"simulator's true effect {truth['true_effect']:+.2f} (covered: "
+                     f"{'yes' if truth['plan_effect_ci_covers_truth'] else 'no'})")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- serving

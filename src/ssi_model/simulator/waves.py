@@ -16,13 +16,16 @@ the new behaviour through the structural function, keeping each member's own hid
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
-from ssi_model.simulator.calibration import load_calibration
+from ssi_model.simulator.calibration import Calibration, load_calibration
 from ssi_model.simulator.cohort import (
     DEFAULT_SNAPSHOT,
     FAULT_COLUMN,
@@ -127,38 +130,198 @@ def history_waves(n: int, seed: int, *, waves: int = 3, calibration: str = "link
     behaviour = {c: _float(base, c) for c in CONTRACT.behaviour_columns}
     true0 = structural_arrays(behaviour, cal)
     offset = np.column_stack([_float(base, PILLAR_LABELS[p]) - true0[p] for p in PILLARS])
-    drift_sd = float(cal["reporting"]["drift_sd_30d"])
-    lag_max = int(cal["reporting"]["lag_days_max"])
     previous = frames[0].loc[~faulty].reset_index(drop=True)
     offset = offset[~faulty]
     trajectory = trajectory[~faulty]
     reference = _industry_reference(calibration)
-    today = date.today()
     for w in range(1, waves):
         snapshot = first + timedelta(weeks=WAVE_WEEKS * w)
         values = _next_wave(previous, trajectory, rng)
-        true = structural_arrays(values, cal)
-        m = len(previous)
-        lag = rng.integers(0, max(0, min(lag_max, (today - snapshot).days)) + 1, size=m)
-        drift = drift_sd * np.sqrt(lag / 30.0)[:, None] * rng.standard_normal((m, len(PILLARS)))
-        pillars = np.clip(np.column_stack([true[p] for p in PILLARS]) + offset + drift,
-                          0.0, CONTRACT.pillar_max)
-        wave = previous.copy()
-        for col, x in values.items():
-            wave[col] = x
-        wave["snapshot_date"] = pd.Timestamp(snapshot)
-        wave["reported_on"] = [pd.Timestamp(snapshot + timedelta(days=int(d))) for d in lag]
-        age = _float(previous, "account_age_months") + round(WAVE_WEEKS * 7 / 30.44)
-        wave["account_age_months"] = np.minimum(
-            age, CONTRACT["account_age_months"].numeric_bound("max") or np.inf)
-        for j, p in enumerate(PILLARS):
-            wave[PILLAR_LABELS[p]] = round_pillars(pillars[:, j])
-        total = round_total(pillars.sum(axis=1))
-        wave[TOTAL_LABEL] = total
-        known = previous["industry_rank_top_pct"].notna().to_numpy()
-        top = industry_top_pct(total, previous["industry"].astype(object).to_numpy(), reference)
-        wave["industry_rank_top_pct"] = np.where(known, top, np.nan)
-        wave = CONTRACT.to_typed(wave)
+        wave = _labelled_wave(previous, values, snapshot, offset, WAVE_WEEKS, cal, reference, rng)
         frames.append(wave)
         previous = wave
     return CONTRACT.to_typed(pd.concat(frames, ignore_index=True))
+
+
+def _labelled_wave(previous: pd.DataFrame, values: dict[str, np.ndarray], snapshot: date,
+                   offset: np.ndarray, weeks: int, cal: Calibration,
+                   reference: dict[str, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
+    """The next snapshot of ``previous``'s members with behaviour ``values``: labels are the
+    structural pillars plus each member's offset plus drift for the reading's lag."""
+    true = structural_arrays(values, cal)
+    m = len(previous)
+    drift_sd = float(cal["reporting"]["drift_sd_30d"])
+    lag_max = int(cal["reporting"]["lag_days_max"])
+    lag = rng.integers(0, max(0, min(lag_max, (date.today() - snapshot).days)) + 1, size=m)
+    drift = drift_sd * np.sqrt(lag / 30.0)[:, None] * rng.standard_normal((m, len(PILLARS)))
+    pillars = np.clip(np.column_stack([true[p] for p in PILLARS]) + offset + drift,
+                      0.0, CONTRACT.pillar_max)
+    wave = previous.copy()
+    for col, x in values.items():
+        wave[col] = x
+    wave["snapshot_date"] = pd.Timestamp(snapshot)
+    wave["reported_on"] = [pd.Timestamp(snapshot + timedelta(days=int(d))) for d in lag]
+    age = _float(previous, "account_age_months") + round(weeks * 7 / 30.44)
+    wave["account_age_months"] = np.minimum(
+        age, CONTRACT["account_age_months"].numeric_bound("max") or np.inf)
+    for j, p in enumerate(PILLARS):
+        wave[PILLAR_LABELS[p]] = round_pillars(pillars[:, j])
+    total = round_total(pillars.sum(axis=1))
+    wave[TOTAL_LABEL] = total
+    known = previous["industry_rank_top_pct"].notna().to_numpy()
+    top = industry_top_pct(total, previous["industry"].astype(object).to_numpy(), reference)
+    wave["industry_rank_top_pct"] = np.where(known, top, np.nan)
+    return CONTRACT.to_typed(wave)
+
+
+# -- the longitudinal simulator: members given plans, some follow them ---------------------------
+
+PLAN_COLUMNS = ("plan_levers", "plan_changes", "plan_effort_minutes",
+                *(f"plan_gain_{p}" for p in (*PILLARS, "total")))
+"""Per row of ``followup_waves``: the plan issued on that snapshot (levers comma-separated,
+``plan_changes`` as JSON ``{lever: {column: value}}``, the predicted gains)."""
+EFFECT_COLUMNS = tuple(f"true_effect_{p}" for p in (*PILLARS, "total"))
+"""With truth, per later row: the structural effect of what the member adopted since the
+previous snapshot (behaviour with the adopted levers minus the same behaviour without them)."""
+ADOPTED_COLUMN = "true_adopted"
+DRIVE_COLUMN = "true_drive"
+
+# Adoption: logit = _ADOPT_BASE + _ADOPT_DRIVE * drive + commitment - _ADOPT_EFFORT *
+# log(effort / 15 min); commitment ~ N(0, _COMMITMENT_SD) per member and wave (time to spare
+# this season), shared by the plan's levers and unrelated to drift, so members tend to take all
+# of a plan or none of it.
+_ADOPT_BASE, _ADOPT_DRIVE, _ADOPT_EFFORT, _COMMITMENT_SD = 0.3, 0.8, 0.5, 2.0
+# Drift: P(grow) and P(decay) rise and fall with drive (logits), the rest stay steady.
+_GROW_DRIVE, _DECAY_DRIVE = 1.6, -1.6
+# How well the first snapshot shows drive: the noise sd on a standardised activity score.
+_DRIVE_NOISE = 0.3
+
+
+Advise = Callable[[pd.DataFrame], Sequence[Mapping[str, Any] | None]]
+"""Plans for contract rows, one per row (None: no plan), each a mapping ``{"levers": [{"id",
+"changes", "effort_minutes_per_week"}, ...], "gain": {pillar or "total": points}}``: the levers
+of an explanation's plan. The caller brings the model (``explain.advice.advisor``); the
+simulator never imports it."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+def _drive(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """A member trait behind both their own drift and their adoption, visible (with noise) in
+    the first snapshot's activity: the more active are the ones getting more active."""
+    score = np.zeros(len(frame))
+    for col in ("posts_90d", "comments_given_90d", "days_active_90d", "searches_90d"):
+        x = np.log1p(_float(frame, col))
+        x = np.where(np.isnan(x), np.nanmean(x) if np.isfinite(x).any() else 0.0, x)
+        score += (x - x.mean()) / (x.std() or 1.0)
+    score = (score - score.mean()) / (score.std() or 1.0)
+    return np.asarray(score + _DRIVE_NOISE * rng.standard_normal(len(frame)))
+
+
+def _plan_cells(plans: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    cells: dict[str, list[Any]] = {c: [] for c in PLAN_COLUMNS}
+    for plan in plans:
+        levers = plan["levers"] if plan else ()
+        cells["plan_levers"].append(",".join(lv["id"] for lv in levers) if plan else None)
+        cells["plan_changes"].append(json.dumps({lv["id"]: dict(lv["changes"]) for lv in levers})
+                                     if plan else None)
+        cells["plan_effort_minutes"].append(
+            sum(lv["effort_minutes_per_week"] for lv in levers) if plan else np.nan)
+        for p in (*PILLARS, "total"):
+            cells[f"plan_gain_{p}"].append(float(plan["gain"][p]) if plan else np.nan)
+    return cells
+
+
+def _adopt(values: dict[str, np.ndarray], plans: Sequence[Mapping[str, Any] | None],
+           drive: np.ndarray, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each lever of each plan taken with its probability; a taken lever's values are reached
+    (never lowered: drift may already have got there). Returns the adopted behaviour and, per
+    member, the ids taken."""
+    adopted = {c: v.copy() for c, v in values.items()}
+    taken: list[str] = []
+    commitment = _COMMITMENT_SD * rng.standard_normal(len(plans))
+    for i, plan in enumerate(plans):
+        ids = []
+        for lever in plan["levers"] if plan else ():
+            effort = max(float(lever["effort_minutes_per_week"]), 1.0)
+            p = _sigmoid(np.array(_ADOPT_BASE + _ADOPT_DRIVE * drive[i] + commitment[i]
+                                  - _ADOPT_EFFORT * np.log(effort / 15.0)))
+            if rng.random() >= float(p):
+                continue
+            ids.append(lever["id"])
+            for col, target in lever["changes"].items():
+                x = adopted[col][i]
+                adopted[col][i] = float(target) if np.isnan(x) else max(x, float(target))
+        taken.append(",".join(ids))
+    _enforce_rules(adopted)
+    return adopted, taken
+
+
+def followup_waves(n: int, seed: int, advise: Advise, *, waves: int = 3,
+                   weeks_between: int = WAVE_WEEKS, calibration: str = "linkedin",
+                   with_truth: bool = False, last_snapshot: date | None = None) -> pd.DataFrame:
+    """``n`` members over ``waves`` snapshots ``weeks_between`` weeks apart, each given a plan.
+
+    At every snapshot ``advise`` issues a plan per member (recorded in ``PLAN_COLUMNS``).
+    Before the next snapshot each member drifts on their own (``grow``/``steady``/``decay`` as
+    in ``history_waves``) and takes each lever of their plan with a probability that falls with
+    its effort and rises with the member's *drive*. Drive also makes growth more likely and
+    decay less, and it shows (noisily) in the first snapshot's activity: adopters would have
+    gained more than non-adopters even without the plan, so their raw change overstates the
+    plan's effect. Labels are re-simulated as in ``history_waves``; members with a typing fault
+    at the first wave keep only that row. ``with_truth`` adds ``EFFECT_COLUMNS``,
+    ``true_adopted`` (ids taken) and ``true_drive``. Rows oldest wave first.
+    """
+    if waves < 2:
+        raise ValueError("a follow-up needs waves >= 2")
+    if weeks_between < 1:
+        raise ValueError("weeks_between must be >= 1")
+    last = last_snapshot or DEFAULT_SNAPSHOT
+    first = last - timedelta(weeks=weeks_between * (waves - 1))
+    cal = load_calibration(calibration)
+    base = simulate_cohort(n, seed, calibration=calibration, with_truth=True, snapshot_date=first)
+    faulty = base[FAULT_COLUMN].to_numpy(dtype=bool)
+    behaviour = {c: _float(base, c) for c in CONTRACT.behaviour_columns}
+    true0 = structural_arrays(behaviour, cal)
+    offset = np.column_stack([_float(base, PILLAR_LABELS[p]) - true0[p]
+                              for p in PILLARS])[~faulty]
+    extra = [c for c in base.columns if c not in CONTRACT.names]
+    previous = base.drop(columns=extra).loc[~faulty].reset_index(drop=True)
+    rng = np.random.default_rng([seed, 21])
+    drive = _drive(previous, rng)
+    m = len(previous)
+    grow = _sigmoid(_GROW_DRIVE * drive - 0.4)
+    decay = (1 - grow) * _sigmoid(_DECAY_DRIVE * drive - 0.4)
+    u = rng.random(m)
+    trajectory = np.where(u < grow, "grow", np.where(u < grow + decay, "decay", "steady"))
+    reference = _industry_reference(calibration)
+    frames = []
+    for w in range(1, waves):
+        plans = list(advise(previous))
+        if len(plans) != m:
+            raise ValueError(f"advise returned {len(plans)} plans for {m} members")
+        frames.append(previous.assign(**_plan_cells(plans)))
+        values = _next_wave(previous, trajectory, rng)
+        adopted, taken = _adopt(values, plans, drive, rng)
+        snapshot = first + timedelta(weeks=weeks_between * w)
+        wave = _labelled_wave(previous, adopted, snapshot, offset, weeks_between, cal,
+                              reference, rng)
+        if with_truth:
+            with_plan = structural_arrays(adopted, cal)
+            without = structural_arrays(values, cal)
+            effect = {f"true_effect_{p}": with_plan[p] - without[p] for p in PILLARS}
+            effect["true_effect_total"] = sum(effect.values(), start=np.zeros(m))
+            blank: dict[str, Any] = {c: np.nan for c in EFFECT_COLUMNS}
+            frames[-1] = frames[-1].assign(**blank, **{ADOPTED_COLUMN: None, DRIVE_COLUMN: drive})
+            truth: dict[str, Any] = {**effect, ADOPTED_COLUMN: taken, DRIVE_COLUMN: drive}
+            wave = wave.assign(**truth)
+        previous = wave
+    plans = list(advise(previous))
+    frames.append(previous.assign(**_plan_cells(plans)))
+    if faulty.any():
+        faults = base.drop(columns=extra).loc[faulty]
+        frames.insert(0, faults)
+    out = pd.concat(frames, ignore_index=True)
+    return CONTRACT.to_typed(out)

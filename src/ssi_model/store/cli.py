@@ -158,6 +158,28 @@ def store_export(
     typer.echo(f"exported {len(frame)} labelled snapshots from {url} -> {out}")
 
 
+@store_app.command("export-plans")
+def store_export_plans(
+    out: Annotated[Path, typer.Option(help="Where the plans go (.json: a list)")],
+    coach: Annotated[str | None, typer.Option(help="Only this coach's members")] = None,
+) -> None:
+    """Every issued explanation (the explanation schema) with its snapshot date and model."""
+    import json
+
+    from ssi_model.store import ADMIN
+    from ssi_model.store.advice import export_plans
+
+    try:
+        with _open() as store:
+            plans = export_plans(store, store.coach_named(coach) if coach else ADMIN)
+            url = store.url
+    except _guard() as exc:
+        raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(plans, indent=1, ensure_ascii=False), encoding="utf-8")
+    typer.echo(f"exported {len(plans)} issued plans from {url} -> {out}")
+
+
 @store_app.command("upgrade")
 def store_upgrade() -> None:
     """Bring the store's schema to the current revision (also done on first open)."""

@@ -216,6 +216,7 @@ def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
                           for _, r in curve.iterrows()]),
                   "", "![learning curve](learning_curve.png)"]
     parts += _lever_section(m)
+    parts += _advice_section(m)
     parts += ["", "## Plots", "", "![predicted vs reported](predicted_vs_reported.png)", "",
               "![residuals](residuals.png)", "", "![feature importance](feature_importance.png)",
               "", "![SHAP summary](shap_summary.png)", ""]
@@ -282,3 +283,32 @@ def _lever_section(m: dict[str, float]) -> list[str]:
         "",
         _table(["figure", "value"], rows),
     ]
+
+
+# -- advice follow-up ---------------------------------------------------------------------------
+
+# (metric, label, format): the figures `ssi evaluate-advice` and `ssi promote` log to a run.
+ADVICE_FIGURES = (
+    ("advice_members", "members with an issued plan and a later snapshot", "{:.0f}"),
+    ("advice_adopters", "adopters (took every lever of their plan)", "{:.0f}"),
+    ("advice_predicted_gain_total", "predicted gain of the adopters' plans (total)", "{:+.2f}"),
+    ("advice_plan_effect_total", "effect of following the plan (weighted DiD)", "{:+.2f}"),
+    ("advice_plan_effect_total_lo", "  90 % interval, low", "{:+.2f}"),
+    ("advice_plan_effect_total_hi", "  90 % interval, high", "{:+.2f}"),
+    ("advice_naive_change_total", "adopters' raw change (overstates: self-selection)", "{:+.2f}"),
+    ("advice_true_effect_total", "simulator's true effect (simulated follow-ups only)", "{:+.2f}"),
+    ("advice_total_slope", "realised change on predicted gain: slope", "{:.2f}"),
+    ("advice_rescored_plans", "issued plans re-scored at this model's promotion", "{:.0f}"),
+    ("advice_rescored_invalidated_share", "of which changed sign or lost over half their gain",
+     "{:.1%}"),
+)
+
+
+def _advice_section(m: dict[str, float]) -> list[str]:
+    rows = [[label, fmt.format(m[key])] for key, label, fmt in ADVICE_FIGURES if key in m]
+    if not rows:
+        return []
+    return ["", "## Advice follow-up", "",
+            "Issued plans followed up against the member's next snapshot (`ssi evaluate-advice`; "
+            "observational: adopters against non-adopters who looked alike on the first "
+            "snapshot).", "", _table(["figure", "value"], rows)]
