@@ -15,8 +15,11 @@ to be classified, and a new test lands in the right layer by what it asks for):
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +160,37 @@ def chromium() -> tuple[Path, Path]:
     CI: they fail, because there the browser is a prerequisite, not an option.
     """
     return require_chromium((CHROMIUM, CHROMEDRIVER), ci=in_ci())
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: tuple[Path, Path]) -> Iterator[Any]:
+    """Headless Chromium through selenium, as the probe of this machine runs it (no sandbox as
+    root, no background networking: the network is closed), with the console log kept."""
+    binary, driver_binary = chromium
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="ssi-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.binary_location = str(binary)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(driver_binary)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: $SSI_REPORT_SCREENSHOTS if set, else a temporary folder."""
+    folder = os.environ.get("SSI_REPORT_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -9,9 +9,6 @@ champion's estimate, and erasure removes the recorded explanation too.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,6 @@ from ssi_model.store import SnapshotStore
 HERE = Path(__file__).resolve().parent
 ADMIN_KEY = "admin-key-for-intake-tests"
 ALIAS = "intake"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def _fixture_archive() -> Path:
@@ -63,38 +58,6 @@ def api(trained: Any, mlflow_uri: str,
         yield process, key, other
     finally:
         process.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Chromium and chromedriver are missing (apt-get install chromium "
-                    "chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    profile = tempfile.mkdtemp(prefix="ssi-intake-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.binary_location = str(CHROMIUM)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("SSI_REPORT_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("intake-screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _fill(driver: Any, values: dict[str, str]) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import date
 from html.parser import HTMLParser
@@ -462,38 +459,6 @@ def test_write_reports_uses_safe_unique_file_names(docs: list[Explanation],
 
 
 # -- in a real browser (Chromium from `make system-deps`: the `chromium` fixture in conftest) ---
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: tuple[Path, Path]) -> Iterator[Any]:
-    binary, driver_binary = chromium
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    profile = tempfile.mkdtemp(prefix="ssi-report-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.binary_location = str(binary)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(driver_binary)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where screenshots go: $SSI_REPORT_SCREENSHOTS if set, else a temporary folder."""
-    folder = os.environ.get("SSI_REPORT_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _check_page(driver: Any, url: str, shot: Path, width: int) -> None:

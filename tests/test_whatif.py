@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -252,37 +249,6 @@ def test_write_reports_gives_every_page_the_model(served: SSIEstimator,
 
 
 # -- in a real browser ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: tuple[Path, Path]) -> Iterator[Any]:
-    binary, driver_binary = chromium
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    profile = tempfile.mkdtemp(prefix="ssi-whatif-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.binary_location = str(binary)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(driver_binary)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("SSI_REPORT_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _open(browser: Any, path: Path) -> None:
