@@ -93,7 +93,10 @@ def test_intake_in_a_real_browser_stores_the_snapshot_and_shows_the_report(
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
     # A bad field: its reason beside it, every typed value (and the consent) kept.
-    reason = browser.find_element(By.ID, "e-posts_90d")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # the click returns before the answer has arrived: wait for the reason to be shown
+    reason = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "e-posts_90d"))
     assert "veel" in reason.text
     assert "bad" in reason.find_element(By.XPATH, "..").get_attribute("class")
     for name, value in typed.items():
@@ -107,7 +110,13 @@ def test_intake_in_a_real_browser_stores_the_snapshot_and_shows_the_report(
     _fill(browser, {"posts_90d": "6"})
     browser.find_element(By.NAME, "export").send_keys(str(archive))  # a file is never re-filled
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "intake-m1" in browser.title
+    from selenium.common.exceptions import TimeoutException
+
+    try:  # the click returns before the answer (stored, explained, rendered) has arrived
+        WebDriverWait(browser, 60).until(lambda b: "intake-m1" in b.title)
+    except TimeoutException:
+        pytest.fail("no report after the corrected submission; the page says: "
+                    + browser.find_element(By.TAG_NAME, "body").text[:2000])
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Geschatte SSI" in body
     browser.save_screenshot(str(screenshots / "intake-report.png"))
