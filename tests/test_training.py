@@ -23,6 +23,7 @@ from ssi_model.simulator import simulate_cohort
 from ssi_model.tracking.batch import predict_frame
 from ssi_model.tracking.registry import Registry, load_estimator
 from ssi_model.validation import validate
+from tests.model_checks import monotone_columns_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,34 +138,7 @@ def test_the_pyfunc_predicts_the_product_table(trained) -> None:  # type: ignore
 def test_raising_a_good_behaviour_never_lowers_its_pillar(trained) -> None:  # type: ignore[no-untyped-def]
     estimator = load_estimator(f"models:/ssi-estimator/{trained.model_version}")
     rows = validate(simulate_cohort(200, 5)).clean
-    before = estimator.predict_pillars(rows)
-    checked = 0
-    for j, pillar in enumerate(PILLARS):
-        guaranteed = [c for c, sign in estimator.builder.input_monotone_[pillar].items()
-                      if sign == 1]
-        for column in guaranteed:
-            changed = rows.copy()
-            col = CONTRACT[column]
-            # Only known values are raised: unknown -> known is not "more" of anything.
-            if col.kind == "bool":
-                changed[column] = changed[column].where(changed[column].isna(), True)
-            else:
-                hi = col.numeric_bound("max")
-                bumped = changed[column].astype("Float64") * 2 + 5
-                changed[column] = bumped.clip(upper=hi).round().astype("Int64")
-                for other, _, bound in CONTRACT.cross_rules():
-                    if bound == column:  # keep e.g. accepted <= sent valid: leave dependants
-                        continue
-                    if other == column:  # a capped column may not pass its bound column
-                        cap = changed[bound].astype("Float64")
-                        value = changed[column].astype("Float64")
-                        changed[column] = value.where(
-                            value.isna() | cap.isna() | (value <= cap), cap
-                        ).round().astype("Int64")
-            after = estimator.predict_pillars(changed)
-            assert (after[:, j] >= before[:, j] - 1e-9).all(), (pillar, column)
-            checked += 1
-    assert checked >= 20
+    assert monotone_columns_checked(estimator, rows) >= 20
 
 
 def test_context_alone_cannot_push_a_pillar_outside_0_25(trained) -> None:  # type: ignore[no-untyped-def]
@@ -241,11 +215,13 @@ def test_predict_without_a_champion_says_what_to_run(tmp_path: Path,
 def test_evaluation_report_has_noise_floor_and_learning_curve(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from ssi_model.tracking.evaluate import evaluate_run
 
-    result = evaluate_run(trained.run_id, tmp_path / "eval", sizes=(500, 1000))
+    result = evaluate_run(trained.run_id, tmp_path / "eval", sizes=(500,))
     text = result.report.read_text()
     assert "noise floor" in text and "MAE / floor" in text and "Learning curve" in text
     assert result.noise_floor is not None and all(v > 0 for v in result.noise_floor.values())
-    assert list(result.learning_curve["rows"]) == [500, 1000]
+    # each size asked for, then every training row; the default experiment has no prior
+    assert list(result.learning_curve["rows"]) == [500, trained.n_train]
+    assert set(result.learning_curve["variant"]) == {"scratch"}
     assert (tmp_path / "eval" / "learning_curve.png").stat().st_size > 1000
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(trained.run_id, "evaluation")}
     assert "evaluation/evaluation.md" in logged

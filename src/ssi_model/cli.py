@@ -379,7 +379,8 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for the report")] = Path(
         "reports/evaluation"),
     learning_curve: Annotated[
-        bool, typer.Option(help="Retrain on 500…20k rows for the learning curve")
+        bool, typer.Option(help="Retrain on 500, 1k, 2k, 5k and all rows for the learning curve "
+                           "(with the prior and from scratch when the experiment has a prior)")
     ] = True,
 ) -> None:
     """Write a readable evaluation report for a run (and log it to the run)."""
@@ -396,7 +397,7 @@ def evaluate(
         _echo(line)
     if result.learning_curve is not None:
         _echo("learning curve (holdout MAE of the total): " + ", ".join(
-            f"{int(r['rows'])}: {r['total_mae']:.2f}" for _, r in
+            f"{int(r['rows'])} {r['variant']}: {r['total_mae']:.2f}" for _, r in
             result.learning_curve.iterrows()))
     _echo(f"report: {result.report}")
 

@@ -7,7 +7,7 @@ result is what a run logs, so every run records the full settings it used.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -58,6 +58,52 @@ class IntervalConfig(_Strict):
     bins: int = Field(5, ge=1)
 
 
+class PriorConfig(_Strict):
+    """A prior model that the reported scores correct, instead of learning from nothing.
+
+    ``source``: ``none``; ``simulate`` (boosters fitted on the simulated cohort ``simulate``
+    describes, with this experiment's ``model.params``); or a registered model (``models:/NAME/3``,
+    ``models:/NAME@champion``, ``runs:/ID/model``), whose boosters are used as they are. The
+    reported scores are then fitted on top of the prior: per pillar the prior is first refitted
+    to them as ``a + shrink * k * prior`` (``PriorModel.rescaled``; one candidate per ``shrink``),
+    then LightGBM continues boosting from those trees (``init_model``) with the model's parameters
+    and the ``correction`` overrides, the number of added trees chosen by early stopping in each
+    CV fold. ``choose: cv`` keeps, per pillar, whichever candidate (each shrink, or training from
+    scratch) has the lowest grouped-CV MAE on the reported scores, so the prior's weight fades as
+    labels grow; ``always`` never trains from scratch.
+    """
+
+    source: str = "none"
+    simulate: SimulateSource = SimulateSource(n=20_000, seed=1)
+    correction: dict[str, Any] = Field(default_factory=dict)
+    shrink: tuple[float, ...] = Field((0.3, 0.6, 1.0), min_length=1)
+    choose: Literal["cv", "always"] = "cv"
+
+    @property
+    def enabled(self) -> bool:
+        return self.source != "none"
+
+
+class SearchRange(_Strict):
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+class SearchConfig(_Strict):
+    """Hyperparameters chosen by grouped cross-validation on the data given (Optuna's TPE sampler,
+    seeded by the experiment's seed, so a rerun picks the same settings).
+
+    Each pillar gets ``trials`` candidates; the configured settings (and, with a prior, both
+    prior-plus-correction and scratch) are always among them, so the search cannot end worse in
+    CV than not searching. ``trials: 0`` turns the search off.
+    """
+
+    trials: int = Field(0, ge=0)
+    space: dict[str, SearchRange] = Field(default_factory=dict)
+
+
 class BaselineConfig(_Strict):
     linear_alpha: float = Field(1.0, gt=0)
 
@@ -70,6 +116,8 @@ class ExperimentConfig(_Strict):
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
     intervals: IntervalConfig = IntervalConfig()
+    prior: PriorConfig = PriorConfig()
+    search: SearchConfig = SearchConfig()
     baselines: BaselineConfig = BaselineConfig()
 
     def with_seed(self, seed: int) -> ExperimentConfig:

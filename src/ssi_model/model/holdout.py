@@ -11,7 +11,12 @@ import pandas as pd
 
 from ssi_model.contract import PILLAR_LABELS, PILLARS, TOTAL_LABEL
 from ssi_model.model.estimator import TOTAL, SSIEstimator
-from ssi_model.model.metrics import interval_metrics, point_metrics, segment_mae
+from ssi_model.model.metrics import (
+    interval_metrics,
+    point_metrics,
+    segment_coverage,
+    segment_mae,
+)
 from ssi_model.model.train import holdout_mask, labels_frame
 
 
@@ -44,6 +49,10 @@ def holdout_metrics(estimator: SSIEstimator, holdout: pd.DataFrame) -> tuple[dic
                               predicted[f"ssi_{name}_hi"].to_numpy(float))
         metrics[f"{name}_coverage"] = iv["coverage"]
         metrics[f"{name}_interval_width"] = iv["width"]
+        for family, share in segment_coverage(
+                y, predicted[f"ssi_{name}_lo"].to_numpy(float),
+                predicted[f"ssi_{name}_hi"].to_numpy(float), holdout["role_family"]).items():
+            metrics[f"{name}_coverage_role_family_{family}"] = share
     y_total = observed["ssi_total"].to_numpy()
     p_total = predicted["ssi_total"].to_numpy(float)
     for segment in ("role_family", "industry"):

@@ -34,3 +34,18 @@ def segment_mae(observed: np.ndarray, predicted: np.ndarray, segments: pd.Series
     frame = frame.dropna()
     grouped = frame.groupby("seg", observed=True)["err"].agg(["mean", "size"])
     return {str(k): float(r["mean"]) for k, r in grouped.iterrows() if r["size"] >= min_rows}
+
+
+MIN_SEGMENT = 200
+"""A segment's coverage is reported from this many members up (below it, ±2 points of sampling
+noise would hide what the intervals do)."""
+
+
+def segment_coverage(observed: np.ndarray, lo: np.ndarray, hi: np.ndarray, segments: pd.Series,
+                     min_rows: int = MIN_SEGMENT) -> dict[str, float]:
+    """Interval coverage per segment with at least ``min_rows`` known labels."""
+    known = ~np.isnan(observed)
+    inside = (observed >= lo) & (observed <= hi)
+    frame = pd.DataFrame({"inside": inside[known], "seg": segments.to_numpy()[known]}).dropna()
+    grouped = frame.groupby("seg", observed=True)["inside"].agg(["mean", "size"])
+    return {str(k): float(r["mean"]) for k, r in grouped.iterrows() if r["size"] >= min_rows}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssi_model.model.config import ExperimentConfig
+from ssi_model.model.config import ExperimentConfig, SimulateSource
 from ssi_model.validation import ValidationResult, validate, validate_file
 
 
@@ -19,8 +19,13 @@ def load_training_data(config: ExperimentConfig, data: Path | None) -> tuple[Val
     the file ``data`` if given, else the cohort the config's ``data.simulate`` describes."""
     if data is not None:
         return validate_file(data), str(data)
+    return simulated_rows(config.data.simulate)
+
+
+def simulated_rows(sim: SimulateSource) -> tuple[ValidationResult, str]:
+    """The simulated cohort ``sim`` describes (with the simulator's truth columns), validated,
+    and its source string (``simulated:<calibration>:n=<n>:seed=<seed>``)."""
     from ssi_model.simulator import simulate_cohort
 
-    sim = config.data.simulate
     cohort = simulate_cohort(sim.n, sim.seed, calibration=sim.calibration, with_truth=True)
     return validate(cohort), f"simulated:{sim.calibration}:n={sim.n}:seed={sim.seed}"

@@ -24,10 +24,18 @@ from ssi_model.errors import UserError
 from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import TOTAL
 from ssi_model.model.holdout import observed_frame, split_holdout
-from ssi_model.model.metrics import point_metrics
+from ssi_model.model.metrics import (
+    MIN_SEGMENT,
+    interval_metrics,
+    point_metrics,
+    segment_coverage,
+)
+from ssi_model.model.prior import PriorModel
 from ssi_model.model.train import fit_estimator
 from ssi_model.settings import get_settings
 from ssi_model.tracking.data import load_training_data
+from ssi_model.tracking.prior import load_prior
+from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import HOLDOUT_ARTIFACT, data_fingerprint
 from ssi_model.tracking.store import client_for
 
@@ -35,7 +43,7 @@ if TYPE_CHECKING:
     from ssi_model.explain.evaluate import LeverQuality
 
 TARGETS = (TOTAL, *PILLARS)
-LEARNING_CURVE_SIZES = (500, 1000, 2000, 5000, 10000, 20000)
+LEARNING_CURVE_SIZES = (500, 1000, 2000, 5000)  # and always the whole training set
 Progress = Callable[[str], None]
 
 
@@ -74,22 +82,41 @@ def noise_floor(holdout: pd.DataFrame) -> dict[str, float] | None:
 
 def learning_curve(config: ExperimentConfig, train: pd.DataFrame, holdout: pd.DataFrame,
                    sizes: tuple[int, ...] = LEARNING_CURVE_SIZES,
-                   progress: Progress | None = None) -> pd.DataFrame:
-    """Holdout MAE when training on the first N rows of a seeded shuffle of the training set."""
+                   progress: Progress | None = None, *,
+                   registry: Registry | None = None) -> pd.DataFrame:
+    """Holdout MAE and interval coverage when training on the first N rows of a seeded shuffle of
+    the training set, at each size and for the whole set ("all").
+
+    With a prior in the config, each size is trained twice: with the prior (``variant`` prior)
+    and from scratch (the same config without it), so the report shows what the prior is worth
+    at each amount of reported data. ``role_coverage_min``: the lowest total-interval coverage
+    over role families with at least ``MIN_SEGMENT`` holdout members.
+    """
     say = progress or (lambda _m: None)
     shuffled = train.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
     observed = observed_frame(holdout)
+    variants: list[tuple[str, ExperimentConfig, PriorModel | None]] = [
+        ("scratch", config.model_copy(update={
+            "prior": config.prior.model_copy(update={"source": "none"})}), None)]
+    if config.prior.enabled:
+        variants.insert(0, ("prior", config, load_prior(config, registry)))
     rows = []
-    # The last point is the whole training set when it falls short of the largest size.
-    for n in sorted({min(n, len(shuffled)) for n in sizes}):
-        say(f"learning curve: {n} rows")
-        estimator = fit_estimator(shuffled.head(n), config).estimator
-        predicted = estimator.predict(holdout)
-        row: dict[str, float] = {"rows": n}
-        for t in TARGETS:
-            row[f"{t}_mae"] = point_metrics(observed[f"ssi_{t}"].to_numpy(),
-                                            predicted[f"ssi_{t}"])["mae"]
-        rows.append(row)
+    for n in sorted({*(min(n, len(shuffled)) for n in sizes), len(shuffled)}):
+        for variant, cfg, prior in variants:
+            say(f"learning curve: {n} rows, {variant}")
+            estimator = fit_estimator(shuffled.head(n), cfg, prior=prior).estimator
+            predicted = estimator.predict(holdout)
+            row: dict[str, object] = {"rows": n, "variant": variant}
+            for t in TARGETS:
+                y = observed[f"ssi_{t}"].to_numpy()
+                row[f"{t}_mae"] = point_metrics(y, predicted[f"ssi_{t}"])["mae"]
+                row[f"{t}_coverage"] = interval_metrics(
+                    y, predicted[f"ssi_{t}_lo"], predicted[f"ssi_{t}_hi"])["coverage"]
+            segments = segment_coverage(observed["ssi_total"].to_numpy(),
+                                        predicted["ssi_total_lo"], predicted["ssi_total_hi"],
+                                        holdout["role_family"])
+            row["role_coverage_min"] = min(segments.values()) if segments else float("nan")
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -97,7 +124,8 @@ def _plot_curve(curve: pd.DataFrame, floor: dict[str, float] | None, path: Path)
     fig = Figure(figsize=(20, 3.8))
     axes = fig.subplots(1, 5)
     for ax, t in zip(axes, TARGETS, strict=True):
-        ax.plot(curve["rows"], curve[f"{t}_mae"], marker="o", label="model")
+        for variant, part in curve.groupby("variant", sort=False):
+            ax.plot(part["rows"], part[f"{t}_mae"], marker="o", label=str(variant))
         if floor:
             ax.axhline(floor[t], color="tab:green", ls="--", label="noise floor")
         ax.set(xscale="log", title=t, xlabel="training rows", ylabel="holdout MAE")
@@ -138,7 +166,8 @@ def evaluate_run(run_id: str | None, out: Path, *, with_learning_curve: bool = T
             raise UserError(f"the data behind run {run_id} changed since training ({source}); "
                             "the learning curve needs the same data")
         train, _ = split_holdout(validated.clean, config.data.holdout_share)
-        curve = learning_curve(config, train, holdout, sizes, say)
+        curve = learning_curve(config, train, holdout, sizes, say,
+                               registry=Registry(get_settings()))
         curve.to_csv(out / "learning_curve.csv", index=False)
         _plot_curve(curve, floor, out / "learning_curve.png")
 
@@ -211,16 +240,39 @@ def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
                                                for k, v in segments])]
     if curve is not None and len(curve):
         parts += ["", "## Learning curve", "",
-                  _table(["training rows", *[f"{t} MAE" for t in TARGETS]],
-                         [[str(int(r["rows"])), *[f"{r[f'{t}_mae']:.3f}" for t in TARGETS]]
+                  "Trained on the first N rows of a seeded shuffle of this run's training rows and "
+                  "scored on the same holdout; `all` is every training row. With a prior in the "
+                  "experiment, each size is trained with it and from scratch. Coverage is the "
+                  "share of holdout members inside the interval; the last column is the lowest "
+                  f"coverage of the total over role families with at least {MIN_SEGMENT} holdout "
+                  "members.", "",
+                  _table(["training rows", "variant", *[f"{t} MAE" for t in TARGETS],
+                          *[f"{t} coverage" for t in TARGETS], "role families, lowest"],
+                         [[str(int(r["rows"])), str(r["variant"]),
+                           *[f"{r[f'{t}_mae']:.3f}" for t in TARGETS],
+                           *[f"{r[f'{t}_coverage']:.1%}" for t in TARGETS],
+                           f"{r['role_coverage_min']:.1%}"]
                           for _, r in curve.iterrows()]),
                   "", "![learning curve](learning_curve.png)"]
+    parts += _coverage_section(m)
     parts += _lever_section(m)
     parts += _advice_section(m)
     parts += ["", "## Plots", "", "![predicted vs reported](predicted_vs_reported.png)", "",
               "![residuals](residuals.png)", "", "![feature importance](feature_importance.png)",
               "", "![SHAP summary](shap_summary.png)", ""]
     return "\n".join(parts)
+
+
+def _coverage_section(m: dict[str, float]) -> list[str]:
+    prefix = f"{TOTAL}_coverage_role_family_"
+    rows = [[k.removeprefix(prefix), f"{v:.1%}"] for k, v in sorted(m.items())
+            if k.startswith(prefix)]
+    if not rows:
+        return []
+    return ["", "## Interval coverage by role family", "",
+            f"The total's interval on the holdout, for role families with at least {MIN_SEGMENT} "
+            "holdout members (the intervals are calibrated on this run's own reported scores).",
+            "", _table(["role family", "coverage"], rows)]
 
 
 # -- lever quality ------------------------------------------------------------------------------

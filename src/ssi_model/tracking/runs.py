@@ -36,11 +36,12 @@ from ssi_model.model.holdout import (
     observed_frame,
     split_holdout,
 )
-from ssi_model.model.train import fit_estimator, labels_frame
+from ssi_model.model.train import FitResult, fit_estimator, labels_frame
 from ssi_model.settings import get_settings
 from ssi_model.tracking import plots
 from ssi_model.tracking.batch import to_model_input
 from ssi_model.tracking.data import load_training_data
+from ssi_model.tracking.prior import load_prior
 from ssi_model.tracking.registry import MODEL_ARTIFACT, Registry
 from ssi_model.tracking.store import ensure_experiment
 from ssi_model.validation import ValidationResult
@@ -182,9 +183,15 @@ def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
         client.log_artifact(run_id, str(tmpdir / "quarantine.csv"), "data")
         client.log_dict(run_id, dict(validated.rule_counts()), "data/quarantine_reasons.json")
 
+    prior = None
+    if config.prior.enabled:
+        say(f"prior: {config.prior.source}")
+        prior = load_prior(config, registry)
+        _log(client, run_id, tags={"prior_source": prior.source if prior else ""})
     say(f"training on {len(train)} rows")
-    fit = fit_estimator(train, config, progress=say)
+    fit = fit_estimator(train, config, prior=prior, progress=say)
     estimator = fit.estimator
+    _log_choices(client, run_id, fit, config)
     estimator.meta.update({"data_fingerprint": fingerprint, "run_id": run_id})
 
     say("scoring the holdout and the baselines")
@@ -250,6 +257,30 @@ def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
         n_quarantined=validated.n_quarantined,
         seconds=seconds,
     )
+
+
+def _log_choices(client: mlflow.MlflowClient, run_id: str, fit: FitResult,
+                 config: ExperimentConfig) -> None:
+    """What each pillar was fitted with; with a search or a prior, every candidate weighed, as a
+    nested run per pillar (its trials table and best CV MAE)."""
+    _log(client, run_id, params={
+        f"chosen.{p}.{k}": v for p, c in fit.choices.items()
+        for k, v in (("start", c["start"]), ("label", c["label"]))})
+    if len(next(iter(fit.candidates.values()), [])) < 2:
+        return
+    experiment_id = client.get_run(run_id).info.experiment_id
+    for pillar, table in fit.candidates.items():
+        child = client.create_run(experiment_id, run_name=f"{config.name}: {pillar} candidates",
+                                  tags={"mlflow.parentRunId": run_id, "pillar": pillar})
+        cid = child.info.run_id
+        chosen = fit.choices[pillar]
+        _log(client, cid, params={"pillar": pillar, "candidates": len(table),
+                                  "chosen": chosen["label"], "start": chosen["start"]},
+             metrics={"best_cv_mae": chosen["cv_mae"]})
+        client.log_batch(cid, metrics=[Metric("cv_mae", float(row["cv_mae"]), 0, step)
+                                       for step, row in enumerate(table)])
+        client.log_table(cid, pd.DataFrame(table), "candidates.json")
+        client.set_terminated(cid, "FINISHED")
 
 
 def _log(client: mlflow.MlflowClient, run_id: str, *, metrics: dict[str, float] | None = None,
