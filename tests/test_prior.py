@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from tests.model_checks import monotone_columns_checked
 
 from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
@@ -26,7 +27,6 @@ from ssi_model.tracking.prior import load_prior
 from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import RunResult
 from ssi_model.validation import validate
-from tests.model_checks import monotone_columns_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 

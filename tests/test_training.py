@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from tests.model_checks import monotone_columns_checked
 from typer.testing import CliRunner
 
 from ssi_model.cli import app
@@ -23,7 +24,6 @@ from ssi_model.simulator import simulate_cohort
 from ssi_model.tracking.batch import predict_frame
 from ssi_model.tracking.registry import Registry, load_estimator
 from ssi_model.validation import validate
-from tests.model_checks import monotone_columns_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 
