@@ -54,9 +54,13 @@ HISTORY_N ?= 200
 # The advice follow-up: simulated members given plans by the champion, some adopt, 6 weeks later.
 FOLLOWUP := data/raw/followup.csv
 FOLLOWUP_N ?= 1000
+# How much reported data makes a useful model: reported scores from `elsewhere`, our stand-in for
+# a world that is not the simulator, learnt with the small-data experiment (prior vs scratch).
+ELSEWHERE := data/raw/elsewhere.csv
+ELSEWHERE_N ?= 25000
 
 .PHONY: help env env-spark data calibration train evaluate promote predict predict-spark explain \
-	explain-spark report evaluate-levers evaluate-advice serve notebooks bench mlflow-ui mlflow-server \
+	explain-spark report evaluate-levers evaluate-advice learning-curve serve notebooks bench mlflow-ui mlflow-server \
 	mlflow-server-stop test test-unit test-system test-slow test-scale system-deps lint demo clean
 
 help: ## List every target with what it does
@@ -176,6 +180,11 @@ lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in p
 	$(RUN) ruff check src tests
 	$(RUN) mypy
 	$(RUN) lint-imports
+
+learning-curve: $(STAMP) ## Prior vs scratch at 500, 1k, 2k, 5k and 20k reported scores from another world -> reports/learning-curve/ (about 30 min)
+	$(SSI) simulate --n $(ELSEWHERE_N) --seed 11 --calibration elsewhere --out $(ELSEWHERE)
+	SSI_MODEL_NAME=ssi-learning-curve $(SSI) train --config experiments/small-data.yaml --data $(ELSEWHERE)
+	SSI_MODEL_NAME=ssi-learning-curve $(SSI) evaluate --out reports/learning-curve
 
 evaluate-advice: $(STAMP) ## Did the advice work? Plans followed up on a simulated cohort with truth -> reports/advice.json
 	$(SSI) simulate --n $(FOLLOWUP_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 2 --weeks-between 6 --with-truth $(MODEL_FLAG) --out $(FOLLOWUP)

@@ -23,6 +23,7 @@ from ssi_model.model.prior import PriorModel
 from ssi_model.model.train import fit_estimator, labels_frame, make_builder
 from ssi_model.settings import Settings
 from ssi_model.simulator import simulate_cohort
+from ssi_model.tracking.evaluate import evaluate_run, latest_run_id
 from ssi_model.tracking.prior import load_prior
 from ssi_model.tracking.registry import Registry
 from ssi_model.tracking.runs import RunResult
@@ -156,13 +157,13 @@ def test_a_coach_sized_run_logs_its_candidates_as_nested_runs(
         assert child.data.metrics["best_cv_mae"] == min(m.value for m in history)
         pillar = child.data.tags["pillar"]
         assert run.data.params[f"chosen.{pillar}.label"] == child.data.params["chosen"]
+    # `ssi evaluate` without --run takes the latest training run, not one of its nested runs
+    assert latest_run_id(config.mlflow_experiment, client) == coach_run.run_id
 
 
 @pytest.mark.slow
 def test_the_learning_curve_compares_prior_and_scratch_at_each_size(
         coach_run: RunResult, tmp_path: Path) -> None:
-    from ssi_model.tracking.evaluate import evaluate_run
-
     evaluation = evaluate_run(coach_run.run_id, tmp_path / "eval", sizes=(150,))
     curve = evaluation.learning_curve
     assert curve is not None

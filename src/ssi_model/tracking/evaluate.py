@@ -61,7 +61,9 @@ def latest_run_id(experiment: str = "ssi-model", client: mlflow.MlflowClient | N
     exp = client.get_experiment_by_name(experiment)
     runs = [] if exp is None else client.search_runs(
         [exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=1)
+        order_by=["attributes.start_time DESC"], max_results=100)
+    # A training run's nested runs (its candidates per pillar) start after it: skip them.
+    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     if not runs:
         raise UserError("no finished training run found: run `make train` first")
     return str(runs[0].info.run_id)
