@@ -191,7 +191,7 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 def test_promotion_refuses_a_simulated_only_candidate_over_a_reported_champion(
-        gate: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+        gate: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert (gate.trained_on("1"), gate.trained_on("2")) == ("reported", "simulated")
     refused = gate.promote("2")
     assert not refused.promoted and gate.alias_version() == "1"
@@ -208,6 +208,10 @@ def test_promotion_refuses_a_simulated_only_candidate_over_a_reported_champion(
     record = json.loads(gate.client.get_model_version(gate.name, "2").tags["promotion"])
     assert record["forced"] is True
     assert any(r.startswith("provenance:") for r in record["gate_failures"])
+    rows = write_table(validate(simulate_cohort(20, 4)).clean, tmp_path / "rows.csv")
+    scored = CliRunner().invoke(app, ["predict", str(rows), "--out", str(tmp_path / "p.csv")])
+    assert scored.exit_code == 0, scored.output
+    assert "gate-ssi version 2 (trained on simulated members only: illustrative)" in scored.output
     # The other way round is no provenance matter: reported may replace simulated.
     assert not any(r.startswith("provenance:") for r in gate.promote("1").reasons)
 

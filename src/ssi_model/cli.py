@@ -306,8 +306,12 @@ def _registry() -> Registry:
 
 
 def _model_label(info: ModelInfo) -> str:
-    """``team-ssi version 3``, or the URI of a model loaded from outside the registry."""
-    return f"{info.name} version {info.version}" if info.version else str(info.name)
+    """``team-ssi version 3``, or the URI of a model loaded from outside the registry; a model
+    trained on simulated members only says so (its figures are illustrative)."""
+    label = f"{info.name} version {info.version}" if info.version else str(info.name)
+    if info.illustrative:
+        return f"{label} (trained on simulated members only: illustrative)"
+    return label
 
 
 def _progress() -> Callable[[str], None]:
