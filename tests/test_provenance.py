@@ -112,7 +112,8 @@ def test_a_prior_corrected_by_reported_scores_and_the_record_round_trips() -> No
     prior = {"source": "simulated:linkedin:n=20000:seed=0", "n": 20000}
     both = Provenance.of_rows(n_reported=400, n_simulated=0, data_fingerprint="a" * 64,
                               data_source="clients.csv", prior=prior)
-    assert both.trained_on == "prior+reported" and both.on_reported and not both.illustrative
+    assert both.trained_on == "prior+reported" and not both.illustrative
+    assert both.tags() == {"trained_on": "prior+reported", "n_reported": "400"}
     assert Provenance.from_dict(json.loads(json.dumps(both.to_dict()))) == both
     # A prior without a single reported score is still a simulated-only model.
     alone = Provenance.of_rows(n_reported=0, n_simulated=500, data_fingerprint="a" * 64,

@@ -30,8 +30,10 @@ class Provenance:
     """What one trained model learnt from.
 
     ``n_rows``: training rows; ``n_reported``: of those, rows whose reported scores are real;
-    ``n_simulated``: rows from the simulator. ``prior``: the model the reported scores corrected
-    (e.g. ``{"source": "simulated:linkedin:n=20000:seed=0", "n": 20000}``), or None.
+    ``n_simulated``: rows from the simulator. ``data_fingerprint`` and ``data_source``: of the
+    validated rows (training and holdout), as the run logs them. ``prior``: the model the reported
+    scores corrected (e.g. ``{"source": "simulated:linkedin:n=20000:seed=0", "n": 20000}``), or
+    None.
     """
 
     trained_on: TrainedOn
@@ -62,11 +64,6 @@ class Provenance:
         """True when the model learnt from simulated members only: its figures illustrate, and
         its intervals are not calibrated on real members."""
         return self.trained_on == "simulated"
-
-    @property
-    def on_reported(self) -> bool:
-        """True when the model learnt from reported scores (alone or on top of a prior)."""
-        return self.n_reported > 0 and not self.illustrative
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
