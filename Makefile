@@ -90,8 +90,9 @@ data: $(STAMP) ## Simulate the default cohort into data/raw and validate it into
 calibration: $(STAMP) ## Print the simulator's calibration figures (CALIBRATION=linkedin|coaching-guide)
 	$(SSI) calibration --calibration $(CALIBRATION) --n $(N) --seed $(SEED)
 
-train: $(STAMP) ## Train and register a version of SSI_MODEL_NAME (EXPERIMENT=experiments/default.yaml; DATA=path or SOURCE=store optional)
-	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),) $(if $(filter store,$(SOURCE)),--from-store,)
+train: $(STAMP) ## Train and register a version of SSI_MODEL_NAME (EXPERIMENT=experiments/default.yaml; DATA=path or SOURCE=store, ORIGIN=reported optional)
+	$(SSI) train --config $(EXPERIMENT) $(if $(DATA),--data $(DATA),) $(if $(filter store,$(SOURCE)),--from-store,) \
+		$(if $(ORIGIN),--origin $(ORIGIN),)
 
 evaluate: $(STAMP) ## Write the evaluation report of the latest run (RUN=<run id> for another)
 	$(SSI) evaluate $(if $(RUN),--run $(RUN),) --out reports/evaluation

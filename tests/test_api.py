@@ -238,6 +238,7 @@ def test_without_a_champion_the_api_starts_and_says_what_to_run(stack: Stack) ->
     assert predict.status_code == 503 and "make train promote" in predict.json()["detail"]
     assert model.status_code == 200
     assert model.json()["status"] == "no_model" and model.json()["version"] is None
+    assert model.json()["trained_on"] is None and model.json()["provenance"] is None
 
 
 def test_health_and_ready(stack: Stack, champion: dict[str, str]) -> None:
@@ -272,6 +273,29 @@ def test_the_model_endpoint_describes_the_champion(stack: Stack,
         assert status["run_id"] == champion["run_id"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["trained_at"])
     assert set(status["holdout_metrics"]) >= {f"{t}_mae" for t in ("total", *PILLARS)}
+
+
+def test_every_answer_says_what_the_model_learnt_from(stack: Stack,
+                                                      champion: dict[str, str]) -> None:
+    """The champion learnt from a simulated cohort: /v1/model, a prediction and an explanation
+    say so and flag its figures as illustrative; the interval fields stay as they were."""
+    status = stack.status()
+    assert status["trained_on"] == "simulated" and status["n_reported"] == 0
+    assert status["illustrative"] is True and "not 90 % intervals" in status["interval_note"]
+    record = status["provenance"]
+    assert record["n_simulated"] == record["n_rows"] > 0 and record["n_reported"] == 0
+    assert record["data_source"].startswith("simulated:") and record["prior"] is None
+    assert len(record["data_fingerprint"]) == 64
+    profiles = profiles_from_rows(sample_rows(4, seed=2))[:2]
+    predicted = stack.client.post("/v1/predict", json={"profiles": profiles})
+    explained = stack.client.post("/v1/explain", json={"profiles": profiles[:1]})
+    assert predicted.status_code == explained.status_code == 200, explained.text
+    blocks = [predicted.json()["model"], explained.json()["model"],
+              explained.json()["explanations"][0]["model"]]
+    for block in blocks:
+        assert block["trained_on"] == "simulated" and block["n_reported"] == 0
+        assert block["illustrative"] is True and block["interval_note"] == status["interval_note"]
+    assert list(predicted.json()["predictions"][0]) == PREDICTION_COLUMNS
 
 
 def test_predictions_equal_the_estimators_batch_path(stack: Stack, champion: dict[str, str],

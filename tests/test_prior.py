@@ -147,6 +147,13 @@ def test_a_coach_sized_run_logs_its_candidates_as_nested_runs(
     client = mlflow.MlflowClient()
     run = client.get_run(coach_run.run_id)
     assert run.data.tags["prior_source"] == "simulated:linkedin:n=3000:seed=1"
+    # 300 reported scores corrected a simulated prior, and the model says so
+    assert coach_run.provenance is not None
+    assert coach_run.provenance.trained_on == "prior+reported"
+    assert coach_run.provenance.n_reported == coach_run.n_train
+    assert coach_run.provenance.prior == {"source": "simulated:linkedin:n=3000:seed=1",
+                                          "n": 3000, "trained_on": "simulated"}
+    assert run.data.tags["trained_on"] == "prior+reported"
     children = client.search_runs(
         [run.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{coach_run.run_id}'")

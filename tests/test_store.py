@@ -462,5 +462,7 @@ def test_train_from_store_logs_the_masked_url_the_row_count_and_the_fingerprint(
         [mlflow.get_experiment_by_name(small_config.mlflow_experiment).experiment_id],
         order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert run.data.tags["data_source"] == f"store:{url}"
+    # The imported demo members keep the simulator's ids: a simulated-only model, said so.
+    assert run.data.tags["trained_on"] == "simulated" and "trained on: simulated" in trained.output
     assert run.data.tags["data_fingerprint"] == fingerprint
     assert run.data.params["store_rows"] == str(len(rows))

@@ -218,6 +218,7 @@ def test_evaluation_report_has_noise_floor_and_learning_curve(trained, tmp_path:
     result = evaluate_run(trained.run_id, tmp_path / "eval", sizes=(500,))
     text = result.report.read_text()
     assert "noise floor" in text and "MAE / floor" in text and "Learning curve" in text
+    assert "- trained on: simulated (0 reported scores)" in text
     assert result.noise_floor is not None and all(v > 0 for v in result.noise_floor.values())
     # each size asked for, then every training row; the default experiment has no prior
     assert list(result.learning_curve["rows"]) == [500, trained.n_train]

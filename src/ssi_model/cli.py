@@ -306,8 +306,12 @@ def _registry() -> Registry:
 
 
 def _model_label(info: ModelInfo) -> str:
-    """``team-ssi version 3``, or the URI of a model loaded from outside the registry."""
-    return f"{info.name} version {info.version}" if info.version else str(info.name)
+    """``team-ssi version 3``, or the URI of a model loaded from outside the registry; a model
+    trained on simulated members only says so (its figures are illustrative)."""
+    label = f"{info.name} version {info.version}" if info.version else str(info.name)
+    if info.illustrative:
+        return f"{label} (trained on simulated members only: illustrative)"
+    return label
 
 
 def _progress() -> Callable[[str], None]:
@@ -335,14 +339,24 @@ def train(
         bool, typer.Option("--from-store", help="Train on the snapshot store's labelled rows "
                                                 "(SSI_DATABASE_URL)")
     ] = False,
+    origin: Annotated[
+        str | None,
+        typer.Option(help="Are the reported scores real: auto, simulated or reported? Overrides "
+                          "the config's data.origin (auto: members whose id starts with sim- "
+                          "are simulated)"),
+    ] = None,
 ) -> None:
     """Train the four pillar boosters, log the run to MLflow and register the model."""
-    from ssi_model.model.config import load_config
+    from ssi_model.model.config import ORIGINS, load_config
     from ssi_model.tracking.runs import train_run
 
     cfg = load_config(config)
     if seed is not None:
         cfg = cfg.with_seed(seed)
+    if origin is not None:
+        if origin not in ORIGINS:
+            raise _fail(f"--origin {origin}: expected one of {', '.join(ORIGINS)}")
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"origin": origin})})
     registry = _registry()
     if from_store:
         if data is not None:
@@ -369,6 +383,14 @@ def train(
     _echo(f"baselines: linear total MAE {m['baseline_linear_total_mae']:.2f}, "
           f"rule-of-thumb {m['baseline_rule_total_mae']:.2f}")
     _echo(f"registered {registry.name} version {result.model_version}")
+    if result.provenance is not None:
+        p = result.provenance
+        _echo(f"trained on: {p.trained_on} ({p.n_reported} reported scores, {p.n_simulated} "
+              "simulated members)")
+        if p.illustrative:
+            typer.secho("warning: trained on simulated members only: its figures are "
+                        "illustrative until real reported scores are collected (--data)",
+                        fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()

@@ -29,8 +29,11 @@ from typing import TypeVar
 
 import numpy as np
 
+from ssi_model.api.schemas import ModelRef
 from ssi_model.contract import CONTRACT
+from ssi_model.explain.schema import ModelInfo
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.model.provenance import Provenance, origin_fields
 from ssi_model.settings import Settings
 from ssi_model.tracking.registry import TRAIN_HINT, NoChampion, Registry
 
@@ -54,6 +57,25 @@ class ServedModel:
     trained_at: str | None
     holdout_metrics: dict[str, float]
     loaded_at: datetime
+
+    # Made once per loaded model, then read by every request (a frozen dataclass still has
+    # the instance dict cached_property writes to).
+    @functools.cached_property
+    def provenance(self) -> Provenance | None:
+        """What the model learnt from; None for a version saved before that was recorded."""
+        return Provenance.of_meta(self.estimator.meta)
+
+    @functools.cached_property
+    def ref(self) -> ModelRef:
+        """The ``model`` block of every answer: name, version, alias and what it learnt from."""
+        return ModelRef(name=self.name, version=self.version, alias=self.alias,
+                        **origin_fields(self.provenance))
+
+    @functools.cached_property
+    def info(self) -> ModelInfo:
+        """The ``model`` block of the explanation documents this model writes."""
+        return ModelInfo(name=self.name, version=self.version, run_id=self.run_id,
+                         trained_at=self.trained_at, **origin_fields(self.provenance))
 
 
 @dataclass(frozen=True)

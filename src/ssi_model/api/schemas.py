@@ -29,8 +29,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ssi_model.contract import CONTRACT, Column, Contract, languages
-from ssi_model.explain.schema import Explanation
+from ssi_model.explain.schema import Explanation, ModelOrigin
 from ssi_model.model.estimator import PREDICTION_COLUMNS
+from ssi_model.model.provenance import TrainedOn
 
 MAX_PROFILES = 1000
 """Profiles per /v1/predict request; more is refused with 413."""
@@ -200,7 +201,9 @@ class ExplainRequest(ExplainOptions):
 # -- responses -------------------------------------------------------------------------------------
 
 
-class ModelRef(_Schema):
+class ModelRef(ModelOrigin):
+    """The served model, and what it learnt from (``illustrative``: simulated members only)."""
+
     name: str
     version: str
     alias: str
@@ -222,8 +225,21 @@ class LoadError(_Schema):
     at: dt.datetime
 
 
-class ModelStatus(_Schema):
-    """What is served, and how the last look at the registry went."""
+class ProvenanceRecord(_Schema):
+    """Everything the served model records about its training data."""
+
+    trained_on: TrainedOn
+    n_rows: int = Field(description="Training rows")
+    n_reported: int = Field(description="Of those, rows with real reported scores")
+    n_simulated: int = Field(description="Of those, simulated members")
+    data_fingerprint: str = Field(description="SHA-256 of the validated rows")
+    data_source: str = Field(description="The file, store or simulation the rows came from")
+    prior: dict[str, Any] | None = Field(description="The model the reported scores corrected")
+
+
+class ModelStatus(ModelOrigin):
+    """What is served, how the last look at the registry went, and what the model learnt from
+    (``trained_on`` … ``interval_note``: null/false when nothing is served or not recorded)."""
 
     name: str = Field(description="Registered model name")
     alias: str
@@ -240,6 +256,9 @@ class ModelStatus(_Schema):
     last_error: LoadError | None = Field(
         description="Why the newest champion is not served (it failed to load), or null")
     reason: str | None = Field(description="Why nothing is served, when nothing is")
+    provenance: ProvenanceRecord | None = Field(
+        None, description="The served model's training data (null: nothing served, or a model "
+                          "saved before provenance was recorded)")
 
 
 class Health(_Schema):

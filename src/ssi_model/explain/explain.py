@@ -57,8 +57,7 @@ def explain_rows(
     n = len(table)
     if n == 0:
         return []
-    info = model_info or ModelInfo(name="ssi-estimator", run_id=estimator.meta.get("run_id"),
-                                   trained_at=estimator.meta.get("trained_at"))
+    info = model_info or ModelInfo.of(estimator.meta, name="ssi-estimator")
     docs: list[Explanation] = []
     with task("explain", total=n, unit="members") as bar:
         for start in range(0, n, CHUNK_MEMBERS):

@@ -6,11 +6,13 @@ the tests. Every figure is an estimate from our model, never LinkedIn's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ssi_model.contract import CONTRACT, languages
+from ssi_model.model.provenance import Provenance, TrainedOn, origin_fields
 
 Pillar = Literal["brand", "people", "insights", "relationships"]
 Target = Literal["total", "brand", "people", "insights", "relationships"]
@@ -25,11 +27,38 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelInfo(_Doc):
+class ModelOrigin(_Doc):
+    """What the model learnt from, as every ``model`` block says (explanations, API answers)."""
+
+    trained_on: TrainedOn | None = Field(
+        None, description="simulated (simulated members only), reported (reported scores only) "
+                          "or prior+reported (a prior corrected by reported scores); null: not "
+                          "recorded (a model saved before provenance was)")
+    n_reported: int | None = Field(None, description="Reported (real) scores it was trained on")
+    illustrative: bool = Field(
+        False, description="True when trained on simulated members only: its figures are "
+                           "illustrative until real reported scores are collected, and the "
+                           "_lo/_hi bounds are not 90 % intervals for real members")
+    interval_note: str | None = Field(None, description="What the intervals are, when they are "
+                                                        "not 90 % intervals for real members")
+
+    @staticmethod
+    def fields_of(meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The origin fields of an estimator's ``meta`` (unknown for an older bundle)."""
+        return origin_fields(Provenance.of_meta(meta))
+
+
+class ModelInfo(ModelOrigin):
     name: str = Field(description="Registered model name, e.g. ssi-estimator")
     version: str | None = Field(None, description="Registry version, when known")
     run_id: str | None = None
     trained_at: str | None = Field(None, description="UTC timestamp of training (ISO 8601)")
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any], *, name: str, version: str | None = None) -> ModelInfo:
+        """What explanations say about a model with this ``meta`` (an estimator's)."""
+        return cls(name=name, version=version, run_id=meta.get("run_id"),
+                   trained_at=meta.get("trained_at"), **ModelOrigin.fields_of(meta))
 
 
 class Prediction(_Doc):

@@ -7,13 +7,16 @@ result is what a run logs, so every run records the full settings it used.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssi_model.contract import PILLARS
 from ssi_model.errors import UserError
+
+Origin = Literal["auto", "simulated", "reported"]
+ORIGINS: tuple[str, ...] = get_args(Origin)
 
 
 class _Strict(BaseModel):
@@ -29,6 +32,9 @@ class SimulateSource(_Strict):
 class DataConfig(_Strict):
     simulate: SimulateSource = SimulateSource()
     holdout_share: float = Field(0.2, gt=0, lt=1)
+    # Whether the training rows' reported scores are real (see tracking.data): auto decides by
+    # the member ids, simulated/reported say so for every row.
+    origin: Origin = "auto"
 
 
 class FeatureConfig(_Strict):

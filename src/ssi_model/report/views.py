@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ssi_model.contract import CONTRACT, PILLARS
-from ssi_model.explain.schema import Driver, Explanation, Gain, Lever, Plan
+from ssi_model.explain.schema import Driver, Explanation, Gain, Lever, ModelInfo, Plan
 
 from .history import HistoryView, MemberHistory, TrendView, history_view, trend_view
 from .i18n import Texts
@@ -310,6 +310,31 @@ class ModelLine:
 
 
 @dataclass
+class ProvenanceView:
+    """What the model learnt from, as a page says it; a simulated-only model's figures are
+    illustrative (a warning on top, and its ranges are not labelled 90 %)."""
+
+    illustrative: bool
+    text: str
+    range_label: str
+
+
+def provenance_view(model: ModelInfo, t: Texts) -> ProvenanceView:
+    n = t.count(model.n_reported or 0)
+    text = {
+        "simulated": t.gettext("Trained on simulated members only: no real reported scores yet."),
+        "reported": t.gettext("Trained on %(n)s reported SSI scores.", n=n),
+        "prior+reported": t.gettext("Trained on %(n)s reported SSI scores, correcting a model "
+                                    "of simulated members.", n=n),
+        None: t.gettext("This model does not record what it was trained on."),
+    }[model.trained_on]
+    return ProvenanceView(
+        illustrative=model.illustrative, text=text,
+        range_label=(t.gettext("Illustrative range") if model.illustrative
+                     else t.gettext("Likely range (90%%)")))
+
+
+@dataclass
 class MemberView:
     """Everything the member page shows, worded and formatted in one language."""
 
@@ -331,6 +356,7 @@ class MemberView:
     n_unknown: int
     n_inputs: int
     model: ModelLine
+    provenance: ProvenanceView
     history: HistoryView | None = None  # the chart and "what changed", with a history
 
 
@@ -439,6 +465,7 @@ def member_view(doc: Explanation, t: Texts, generated_on: date,
         n_inputs=n_inputs,
         model=ModelLine(name=doc.model.name, version=doc.model.version,
                         trained=t.date(doc.model.trained_at)),
+        provenance=provenance_view(doc.model, t),
         history=history_view(history, t) if history is not None and history.points else None,
     )
 
@@ -558,6 +585,10 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
         versions.setdefault(doc.model.name, set()).update(
             [doc.model.version] if doc.model.version else [])
     models = [f"{name} {', '.join(sorted(v))}".strip() for name, v in sorted(versions.items())]
+    # One sentence per distinct training origin (a list may mix models); any illustrative
+    # model puts the warning on the page.
+    origins = {(d.model.trained_on, d.model.n_reported): d.model for d in docs}
+    provenance = [provenance_view(model, t) for model in origins.values()]
     return {
         "lang": t.lang,
         "generated_on": t.date(generated_on),
@@ -573,5 +604,7 @@ def cohort_view(docs: list[Explanation], t: Texts, member_links: dict[str, str],
         "below_peers": pillar_stat(below_peers),
         "top_levers": top_levers,
         "models": models,
+        "provenance": list(dict.fromkeys(p.text for p in provenance)),
+        "illustrative": any(p.illustrative for p in provenance),
         "trends": any(r.trend is not None for r in rows),
     }

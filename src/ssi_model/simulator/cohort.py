@@ -27,6 +27,9 @@ from ssi_model.simulator.structural import structural_arrays
 
 DEFAULT_SNAPSHOT = date(2026, 9, 30)
 """Fixed default snapshot, so a seed gives the same cohort whatever today's date is."""
+MEMBER_ID_PREFIX = "sim-"
+"""Every simulated member's id starts so: training tells simulated rows from reported ones by it
+(``tracking.data``), also after a demo snapshot was imported into the store."""
 
 TRUE_COLUMNS = [f"true_{p}" for p in PILLARS]
 BEST_COLUMNS = [f"best_{PILLAR_LABELS[p]}" for p in PILLARS] + [f"best_{TOTAL_LABEL}"]
@@ -100,7 +103,7 @@ def simulate_cohort(n: int, seed: int, calibration: str = "linkedin", with_truth
     apply_faults(faults, labels, observed, masks, snapshots, today)
 
     columns: dict[str, Any] = {
-        "member_id": [f"sim-{i + 1:06d}" for i in range(n)],
+        "member_id": [f"{MEMBER_ID_PREFIX}{i + 1:06d}" for i in range(n)],
         "snapshot_date": pd.to_datetime(pd.Series(snapshots, dtype=object)),
         **context,
     }

@@ -2,7 +2,9 @@
 
 The labelled snapshots (consent: training) are exported exactly as stored and go through the
 usual training run; the run records where they came from (the store URL with any password
-masked) and how many rows there were, beside the data fingerprint every run logs.
+masked) and how many rows there were, beside the data fingerprint every run logs. Which rows
+count as reported scores follows ``tracking.data``'s rule: demo snapshots imported into the store
+keep the simulator's ``sim-`` ids, so a store of demo members trains a simulated-only model.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ def train_from_store(config: ExperimentConfig, *, registry: Registry | None = No
     with tempfile.TemporaryDirectory() as tmp:
         path = write_table(rows, Path(tmp) / "store.parquet")
         registry = registry or Registry(get_settings())
-        run = train_run(config, registry=registry, data=path, progress=progress)
+        run = train_run(config, registry=registry, data=path, progress=progress,
+                        source=f"store:{store_url}")
     client = registry.client
-    client.set_tag(run.run_id, "data_source", f"store:{store_url}")
     client.set_tag(run.run_id, "store_url", store_url)
     client.log_param(run.run_id, "store_rows", len(rows))
     fingerprint = client.get_run(run.run_id).data.tags["data_fingerprint"]

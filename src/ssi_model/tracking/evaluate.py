@@ -212,6 +212,8 @@ def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
         f"- experiment config: `{tags.get('experiment_config', '?')}`",
         f"- data: `{tags.get('data_source', '?')}` (fingerprint `"
         f"{tags.get('data_fingerprint', '?')[:12]}…`)",
+        f"- trained on: {tags.get('trained_on', 'not recorded')} "
+        f"({tags.get('n_reported', '?')} reported scores)",
         "- every figure is on the holdout: members held out by a hash of their id, never "
         "trained on",
         "",

@@ -14,7 +14,10 @@ nothing is unpickled. The pyfunc logged beside it is for MLflow's own clients
 Promotion is a gate, not a button: the candidate and the current champion are scored on the same
 holdout rows (the candidate run's logged holdout), and the alias moves only if the candidate's MAE
 of the total is no worse and no pillar's MAE is more than 5 % worse. The first version must beat
-both baselines. ``force`` overrides the gate and is recorded on the version.
+both baselines. A champion that learnt from reported scores is never replaced by a candidate
+trained on simulated members only (the versions' ``trained_on`` tags): on the simulated holdout the
+candidate may well look better, on real members it is not. ``force`` overrides the gate and is
+recorded on the version.
 """
 
 from __future__ import annotations
@@ -208,6 +211,7 @@ class Registry:
         if previous is None:
             decision.reasons += self._baseline_check(version)
         else:
+            decision.reasons += self._provenance_check(version, previous)
             holdout = self._holdout_of(version)
             decision.candidate_mae = _maes(self.load(version)[0], holdout)
             decision.champion_mae = _maes(self.load(previous)[0], holdout)
@@ -235,6 +239,20 @@ class Registry:
         }))
         decision.promoted = True
         return decision
+
+    def trained_on(self, version: str) -> str | None:
+        """What ``version`` learnt from (its ``trained_on`` tag); None for a version registered
+        before provenance was recorded."""
+        return self.client.get_model_version(self.name, version).tags.get("trained_on")
+
+    def _provenance_check(self, version: str, champion: str) -> list[str]:
+        champion_on, candidate_on = self.trained_on(champion), self.trained_on(version)
+        if champion_on in ("reported", "prior+reported") and candidate_on == "simulated":
+            return [f"provenance: the champion (version {champion}) learnt from reported scores "
+                    f"({champion_on}), version {version} from simulated members only; its "
+                    "figures would be illustrative for real members. Train it on reported "
+                    "scores (--data), or force the promotion (--force, FORCE=1)"]
+        return []
 
     def _run_of(self, version: str) -> str:
         run_id = self.client.get_model_version(self.name, version).run_id
@@ -265,8 +283,7 @@ class Registry:
 
 
 def _info(name: str, version: str | None, estimator: SSIEstimator) -> ModelInfo:
-    return ModelInfo(name=name, version=version, run_id=estimator.meta.get("run_id"),
-                     trained_at=estimator.meta.get("trained_at"))
+    return ModelInfo.of(estimator.meta, name=name, version=version)
 
 
 def _maes(estimator: SSIEstimator, holdout: pd.DataFrame) -> dict[str, float]:

@@ -36,11 +36,12 @@ from ssi_model.model.holdout import (
     observed_frame,
     split_holdout,
 )
+from ssi_model.model.provenance import META_KEY, Provenance
 from ssi_model.model.train import FitResult, fit_estimator, labels_frame
 from ssi_model.settings import get_settings
 from ssi_model.tracking import plots
 from ssi_model.tracking.batch import to_model_input
-from ssi_model.tracking.data import load_training_data
+from ssi_model.tracking.data import load_training_data, training_provenance
 from ssi_model.tracking.prior import load_prior
 from ssi_model.tracking.registry import MODEL_ARTIFACT, Registry
 from ssi_model.tracking.store import ensure_experiment
@@ -63,6 +64,7 @@ class RunResult:
     n_holdout: int
     n_quarantined: int
     seconds: float
+    provenance: Provenance | None = None
 
 
 def data_fingerprint(rows: pd.DataFrame) -> str:
@@ -125,18 +127,22 @@ def train_run(
     data: Path | None = None,
     register: bool = True,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> RunResult:
     """Train, log the run to the registry's store and register a new version of its model.
 
     ``registry`` (default: from the environment's Settings) says where and under which name; the
     run is written through its client, so MLflow's global tracking URI is neither read nor set.
+    ``source``: how the run and the model's provenance name the data (default: the file's path
+    or the simulation), for rows written to a temporary file first (the store's export).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     registry = registry or Registry(get_settings())
     client = registry.client
     say("reading and validating data")
-    validated, source = load_training_data(config, data)
+    validated, described = load_training_data(config, data)
+    source = source or described
     train, holdout = split_holdout(validated.clean, config.data.holdout_share)
     if len(train) < 100 or len(holdout) < 20:
         from ssi_model.errors import UserError
@@ -193,6 +199,12 @@ def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
     estimator = fit.estimator
     _log_choices(client, run_id, fit, config)
     estimator.meta.update({"data_fingerprint": fingerprint, "run_id": run_id})
+    # What the model learnt from: saved in its bundle, tagged on the run and the version. The
+    # prior counts only where a pillar kept it (``choose: cv`` may train every pillar afresh).
+    provenance = training_provenance(config, train, fingerprint=fingerprint, source=source,
+                                     prior=estimator.meta.get("prior"))
+    estimator.meta[META_KEY] = provenance.to_dict()
+    _log(client, run_id, tags=provenance.tags())
 
     say("scoring the holdout and the baselines")
     metrics, predicted = holdout_metrics(estimator, holdout)
@@ -244,6 +256,7 @@ def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
         version = registry.register(run_id, tags={
             "data_fingerprint": fingerprint,
             "holdout_metrics": json.dumps(estimator.meta["holdout_metrics"]),
+            **provenance.tags(),
         })
     seconds = time.perf_counter() - started
     _log(client, run_id, metrics={"train_seconds": seconds})
@@ -256,6 +269,7 @@ def _tracked_run(config: ExperimentConfig, registry: Registry, run_id: str,
         n_holdout=len(holdout),
         n_quarantined=validated.n_quarantined,
         seconds=seconds,
+        provenance=provenance,
     )
 
 

@@ -16,15 +16,14 @@ from ssi_model.api.responses import as_json
 from ssi_model.api.routes.predict import model_ref
 from ssi_model.api.schemas import ExplainOptions, ExplainRequest, ExplainResponse, Lang, Profile
 from ssi_model.contract import CONTRACT
-from ssi_model.explain import Explanation, ModelInfo, explain_rows
+from ssi_model.explain import Explanation, explain_rows
 
 router = APIRouter(tags=["explain"])
 
 
 def explain(served: ServedModel, profiles: Sequence[BaseModel],
             options: ExplainOptions) -> list[Explanation]:
-    info = ModelInfo(name=served.name, version=served.version, run_id=served.run_id,
-                     trained_at=served.trained_at)
+    info = served.info
     # Plain records, no frame: for one profile pandas would cost more than the model.
     return explain_rows(served.estimator, [p.model_dump() for p in profiles],
                         budget_minutes=options.budget_minutes, target=options.target,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from ssi_model.api.deps import HolderDep
-from ssi_model.api.schemas import Health, ModelRef, NotReady, Ready
+from ssi_model.api.schemas import Health, NotReady, Ready
 
 router = APIRouter(tags=["health"])
 
@@ -29,5 +29,4 @@ async def ready(holder: HolderDep) -> Ready | JSONResponse:
         reason = holder.view.reason or "no model is loaded"
         return JSONResponse(NotReady(status="not_ready", reason=reason).model_dump(),
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return Ready(status="ready",
-                 model=ModelRef(name=served.name, version=served.version, alias=served.alias))
+    return Ready(status="ready", model=served.ref)

@@ -22,7 +22,7 @@ from ssi_model.api.responses import Responses, as_json
 from ssi_model.api.routes.members import MemberId, not_found
 from ssi_model.api.schemas import Lang, Problem
 from ssi_model.contract import CONTRACT
-from ssi_model.explain import Explanation, ModelInfo, explain_rows
+from ssi_model.explain import Explanation, explain_rows
 from ssi_model.store import MemberNotFound, StoredSnapshot
 
 router = APIRouter(tags=["members"])
@@ -49,8 +49,7 @@ def _model(served: ServedModel | None) -> ServedModel:
 def _explain_latest(served: ServedModel, latest: list[StoredSnapshot],
                     lang: str) -> list[Explanation]:
     inputs = set(CONTRACT.input_columns)
-    info = ModelInfo(name=served.name, version=served.version, run_id=served.run_id,
-                     trained_at=served.trained_at)
+    info = served.info
     rows = [{k: v for k, v in s.row.items() if k in inputs} for s in latest]
     return explain_rows(served.estimator, rows, lang=lang, model_info=info)
 

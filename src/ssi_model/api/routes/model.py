@@ -1,12 +1,14 @@
-"""What is served: registered name, version, alias, training run and date, holdout metrics, and
-how the last look at the registry went (a newest champion that failed to load is reported)."""
+"""What is served: registered name, version, alias, training run and date, holdout metrics, what
+the model learnt from, and how the last look at the registry went (a newest champion that failed
+to load is reported)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from ssi_model.api.deps import HolderDep
-from ssi_model.api.schemas import LoadError, ModelStatus
+from ssi_model.api.schemas import LoadError, ModelStatus, ProvenanceRecord
+from ssi_model.model.provenance import origin_fields
 
 router = APIRouter(tags=["model"])
 
@@ -15,6 +17,7 @@ router = APIRouter(tags=["model"])
 async def model_status(holder: HolderDep) -> ModelStatus:
     served, view = holder.current, holder.view
     error = view.last_error
+    provenance = served.provenance if served else None
     return ModelStatus(
         name=holder.name,
         alias=holder.alias,
@@ -30,4 +33,6 @@ async def model_status(holder: HolderDep) -> ModelStatus:
         last_error=LoadError(version=error.version, message=error.message, at=error.at)
         if error else None,
         reason=view.reason if served is None else None,
+        **origin_fields(provenance),
+        provenance=ProvenanceRecord(**provenance.to_dict()) if provenance else None,
     )

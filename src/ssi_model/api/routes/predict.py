@@ -13,7 +13,8 @@ router = APIRouter(tags=["predict"])
 
 
 def model_ref(served: ServedModel) -> ModelRef:
-    return ModelRef(name=served.name, version=served.version, alias=served.alias)
+    """The answer's ``model`` block, made once per loaded model (``ServedModel.ref``)."""
+    return served.ref
 
 
 @router.post(
