@@ -151,8 +151,10 @@ def test_a_coach_sized_run_logs_its_candidates_as_nested_runs(
     assert coach_run.provenance is not None
     assert coach_run.provenance.trained_on == "prior+reported"
     assert coach_run.provenance.n_reported == coach_run.n_train
-    assert coach_run.provenance.prior == {"source": "simulated:linkedin:n=3000:seed=1",
-                                          "n": 3000, "trained_on": "simulated"}
+    prior = coach_run.provenance.prior
+    assert prior is not None and prior["trained_on"] == "simulated"
+    assert prior["source"] == "simulated:linkedin:n=3000:seed=1"
+    assert 2900 < prior["n"] < 3000  # the simulated members that passed validation
     assert run.data.tags["trained_on"] == "prior+reported"
     children = client.search_runs(
         [run.info.experiment_id],
