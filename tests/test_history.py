@@ -355,3 +355,96 @@ def test_categories_flags_and_unknown_cells_are_changes_too(estimator: SSIEstima
     assert "→ Recruitment; dat leverde 0,3 punten op." in change_sentence(
         nl, by_column["role_family"], 0.3)
     assert change_sentence(nl, by_column["has_banner"], 0.01).endswith(", zonder zichtbaar effect.")
+
+
+# -- the last plan and what happened -------------------------------------------------------------
+def _followed_member(estimator: SSIEstimator, rows: list[dict[str, Any]],
+                     url: str) -> dict[str, Any]:
+    """A stored member: a snapshot, the plan issued for it, and a later snapshot that took the
+    plan's first action only and reported 5 points more (brand +2, people +3)."""
+    from ssi_model.explain.schema import ModelInfo
+    from ssi_model.store import ADMIN, SnapshotStore
+    from ssi_model.store.advice import issue_plans
+    from ssi_model.store.explained import last_plan
+
+    def usable(row: dict[str, Any], doc: Any) -> bool:
+        if doc.plan is None or len(doc.plan.levers) < 2:
+            return False
+        columns = [set(lv.changes) for lv in doc.levers if lv.id in doc.plan.levers]
+        reported = [row.get(c) for c in ("ssi_total", "ssi_brand", "ssi_people")]
+        return (sum(len(c) for c in columns) == len(set().union(*columns))
+                and None not in reported and reported[1] <= 23 and reported[2] <= 22)
+
+    docs = explain_rows(estimator, rows)
+    k = next(i for i, (row, doc) in enumerate(zip(rows, docs, strict=True)) if usable(row, doc))
+    first = {**rows[k], "snapshot_date": "2026-08-19"}
+    info = ModelInfo(name="ssi-estimator", version="3")
+    with SnapshotStore(url) as store:
+        assert store.add_snapshots([first], ADMIN).written
+        (doc,) = issue_plans(store, estimator, info, ADMIN)
+        member = doc.member_id
+        # a plan for the latest snapshot is not a "last plan": nothing happened since
+        assert last_plan(store, ADMIN, store.member_snapshots(member, ADMIN)) is None
+        assert doc.plan is not None
+        taken = doc.plan.levers[0]
+        changes = next(lv.changes for lv in doc.levers if lv.id == taken)
+        second = {**first, **changes, "snapshot_date": "2026-09-30",
+                  "ssi_total": first["ssi_total"] + 5, "ssi_brand": first["ssi_brand"] + 2,
+                  "ssi_people": first["ssi_people"] + 3}
+        result = store.add_snapshots([second], ADMIN)
+        assert result.written, result.summary()
+        snaps = store.member_snapshots(member, ADMIN)
+        plan = last_plan(store, ADMIN, snaps)
+    return {"doc": doc, "taken": taken, "snaps": snaps, "plan": plan}
+
+
+def test_the_report_shows_the_last_plan_and_what_happened(
+        estimator: SSIEstimator, rows: list[dict[str, Any]], store_url: str,
+        pyfunc_model: str, tmp_path: Path, browser: Any, screenshots: Path) -> None:
+    followed = _followed_member(estimator, rows, store_url)
+    doc, taken = followed["doc"], followed["taken"]
+    assert followed["plan"] is not None and followed["plan"].model_version == "3"
+    history = member_history(estimator, followed["snaps"], plan=followed["plan"])
+    plan = history.plan
+    assert plan is not None and plan.snapshot_date == date(2026, 8, 19)
+    assert {a.lever: a.taken for a in plan.actions} == {
+        lever: lever == taken for lever in doc.plan.levers}
+    assert plan.predicted == pytest.approx(doc.plan.gain.model_dump())
+    assert plan.reported == pytest.approx({"total": 5.0, "brand": 2.0, "people": 3.0,
+                                           "insights": 0.0, "relationships": 0.0})
+    now = history.points[-1].estimated["total"]
+    assert plan.estimated_change["total"] == pytest.approx(now - doc.prediction.ssi_total)
+    # Without a plan issued before the latest snapshot the section is absent.
+    assert member_history(estimator, followed["snaps"]).plan is None
+
+    # The written report (ssi report --from-store), in the three languages.
+    words = {"en": ("Your last plan", "Taken", "Not taken", "Predicted gain"),
+             "nl": ("Je laatste plan", "Uitgevoerd", "Niet uitgevoerd", "Voorspelde winst"),
+             "de": ("Ihr letzter Plan", "Umgesetzt", "Nicht umgesetzt",
+                    "Vorhergesagter Zugewinn")}
+    for lang, (heading, yes, no, predicted) in words.items():
+        out = tmp_path / f"pages-{lang}"
+        result = CliRunner().invoke(app, ["report", "--from-store", "--model", pyfunc_model,
+                                          "--out", str(out), "--lang", lang])
+        assert result.exit_code == 0, result.output
+        assert "1 with their last plan" in result.output
+        (page,) = out.glob("sim-*.html")
+        html = page.read_text("utf-8")
+        text = " ".join(visible_text(html))
+        t = texts(lang)
+        assert heading in text and predicted in text
+        assert html.count('<li class="taken">') == 1
+        assert html.count('<li class="skipped">') == len(doc.plan.levers) - 1
+        assert f"{yes}</span>" in html and f"{no}</span>" in html
+        assert t.signed(doc.plan.gain.total) in text  # the plan's predicted gain
+        assert t.signed(5.0) in text and t.signed(3.0) in text  # reported: total, people
+        assert t.signed(plan.estimated_change["total"]) in text
+        assert "version 3" in text or "Version 3" in text or "versie 3" in text
+    browser.set_window_size(1100, 1400)
+    browser.get((tmp_path / "pages-en" / page.name).as_uri())
+    from selenium.webdriver.common.by import By
+
+    section = browser.find_element(By.CSS_SELECTOR, "section.lastplan")
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    assert "Your last plan" in section.text and "Not taken" in section.text
+    browser.save_screenshot(str(screenshots / "history-last-plan.png"))
