@@ -34,6 +34,7 @@ from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
 from ssi_model.explain.explain import explain_rows
 from ssi_model.explain.schema import Explanation
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.validation import validate
 
 OUTCOMES = (*PILLARS, "total")
 LABELS = {**PILLAR_LABELS, "total": TOTAL_LABEL}
@@ -93,14 +94,17 @@ class FollowUps:
 
 def followups_from_waves(frame: pd.DataFrame) -> FollowUps:
     """Follow-ups of a ``followup_waves`` frame (``ssi simulate --weeks-between``): each row
-    with a plan, paired with the member's next row; ``true_effect_*`` columns become the
-    truth when present."""
+    with a plan, paired with the member's next valid row (rows failing the contract are left
+    out, as on import to the store); ``true_effect_*`` columns become the truth when present."""
     need = {"member_id", "snapshot_date", "plan_levers", "plan_changes", "plan_gain_total"}
     missing = need - set(frame.columns)
     if missing:
         raise ValueError(f"not a follow-up file (missing {', '.join(sorted(missing))}); "
                          "make one with `ssi simulate --waves K --weeks-between W`")
-    df = frame.assign(snapshot_date=pd.to_datetime(frame["snapshot_date"]))
+    # Rows with a typing fault are left out, as a store import quarantines them.
+    typed = validate(frame).quarantine["row"].to_numpy(dtype=int) - 1
+    df = frame.drop(index=frame.index[typed])
+    df = df.assign(snapshot_date=pd.to_datetime(df["snapshot_date"]))
     df = df.sort_values(["member_id", "snapshot_date"], kind="stable").reset_index(drop=True)
     has_next = df["member_id"].shift(-1).eq(df["member_id"]).fillna(False).to_numpy(dtype=bool)
     plan = df["plan_changes"].map(lambda s: isinstance(s, str) and s not in ("", "{}"))
