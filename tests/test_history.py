@@ -23,6 +23,7 @@ from ssi_model.batch import ProfileBatch
 from ssi_model.cli import app
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain import explain_rows
+from ssi_model.explain.catalogue import load_catalogue
 from ssi_model.explain.change import EXACT_MAX, explain_change
 from ssi_model.model.config import load_config
 from ssi_model.model.estimator import SSIEstimator
@@ -439,9 +440,10 @@ def test_the_report_shows_the_last_plan_and_what_happened(
 
     # The written report (ssi report --from-store), in the three languages.
     words = {"en": ("Your last plan", "Taken", "Not taken", "Predicted gain"),
-             "nl": ("Je laatste plan", "Uitgevoerd", "Niet uitgevoerd", "Voorspelde winst"),
+             "nl": ("Je laatste plan", "Uitgevoerd", "Niet uitgevoerd",
+                    "Voorspelde puntenwinst"),
              "de": ("Ihr letzter Plan", "Umgesetzt", "Nicht umgesetzt",
-                    "Vorhergesagter Zugewinn")}
+                    "Vorhergesagter Punktgewinn")}
     for lang, (heading, yes, no, predicted) in words.items():
         out = tmp_path / f"pages-{lang}"
         result = CliRunner().invoke(app, ["report", "--from-store", "--model", pyfunc_model,
@@ -460,6 +462,14 @@ def test_the_report_shows_the_last_plan_and_what_happened(
         assert t.signed(5.0) in text and t.signed(3.0) in text  # reported: total, people
         assert t.signed(plan.estimated_change["total"]) in text
         assert "version 3" in text or "Version 3" in text or "versie 3" in text
+        assert load_catalogue()[taken].text[lang] in text  # the action in the page's language
+        if lang != "en":  # the section is worded in the page's language
+            section = html.split('<section class="card lastplan"')[1].split("</section>")[0]
+            patterns = _english_patterns(lang)
+            for node in visible_text(section):
+                node = node.replace("ssi-estimator", " ")
+                for english, pattern in patterns:
+                    assert not pattern.search(node), f"English {english!r} ({lang}): {node!r}"
     browser.set_window_size(1100, 1400)
     browser.get((tmp_path / "pages-en" / page.name).as_uri())
     from selenium.webdriver.common.by import By
