@@ -361,7 +361,10 @@ def last_plan_view(plan: PlanFollowUp, latest: date, t: Texts) -> LastPlanView:
         issued=t.gettext("Issued on %(issued)s for the snapshot of %(date)s, with model "
                          "%(model)s version %(version)s.", issued=t.date(plan.issued_at),
                          date=t.date(plan.snapshot_date), model=plan.model_name,
-                         version=plan.model_version),
+                         version=plan.model_version) if plan.model_version else
+        t.gettext("Issued on %(issued)s for the snapshot of %(date)s, with model %(model)s.",
+                  issued=t.date(plan.issued_at), date=t.date(plan.snapshot_date),
+                  model=plan.model_name),
         taken=t.ngettext("By %(date)s, %(taken)s of its %(num)s action was taken.",
                          "By %(date)s, %(taken)s of its %(num)s actions were taken.",
                          len(plan.actions), date=t.date(latest), taken=n_taken),
