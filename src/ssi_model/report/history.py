@@ -164,7 +164,7 @@ def _follow_up(plan: IssuedPlan, latest: Mapping[str, Any],
     its predicted gain, and the reported and estimated change since; None without a plan."""
     doc = plan.document
     asked = plan_levers(doc)
-    if not asked or not doc.get("plan"):
+    if not asked:
         return None
     taken = levers_taken(asked, latest)
     levers = {lv["id"]: lv for lv in doc.get("levers", [])}
