@@ -199,8 +199,8 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	$(SSI) report data/processed/explanations.json --out reports/members --lang $(SSI_LANG)
 	$(SSI) simulate --n $(HISTORY_N) --seed $(SEED) --calibration $(CALIBRATION) --waves 3 --out $(HISTORY)
 	$(SSI) store import $(HISTORY) --consent training
-	$(SSI) report --from-store --out reports/members-history --lang $(SSI_LANG)
 	$(SSI) explain --from-store --as-of 2026-08-19 --out data/processed/issued-plans.json
+	$(SSI) report --from-store --out reports/members-history --lang $(SSI_LANG)
 	$(SSI) store export-plans --out data/processed/plans.json
 	$(SSI) evaluate-advice --out reports/advice-store.json --no-log
 	$(MAKE) evaluate-advice
@@ -213,7 +213,7 @@ demo: data ## Run the main job end to end on the embedded defaults and say where
 	@echo "  explanations (levers): data/processed/explanations.json"
 	@echo "  coach reports:         reports/members/index.html"
 	@echo "  snapshot store:        $(SSI_DATABASE_URL)  ($(HISTORY_N) members at 3 snapshot dates)"
-	@echo "  reports with history:  reports/members-history/index.html"
+	@echo "  reports with history:  reports/members-history/index.html  (with each member's plan of 2026-08-19 and what happened)"
 	@echo "  issued plans:          data/processed/plans.json (plans of 2026-08-19, followed up on 2026-09-30)"
 	@echo "  advice follow-up:      reports/advice.json (simulated adoption, with truth); reports/advice-store.json"
 

@@ -49,6 +49,43 @@ def test_followup_waves_carry_plans_adoption_and_truth(waves: pd.DataFrame) -> N
     assert drive[took.to_numpy()].mean() > drive[~took.to_numpy()].mean() + 0.3
 
 
+def test_later_rows_with_a_typing_fault_get_no_plan_and_are_not_followed_up(
+        waves: pd.DataFrame) -> None:
+    from ssi_model.validation import validate
+
+    quarantined = validate(waves).quarantine
+    later = quarantined[quarantined["true_drive"].notna()]  # first-wave faults carry no truth
+    assert len(later) >= 3
+    rows = waves.iloc[later["row"].to_numpy() - 1]
+    assert rows["plan_levers"].isna().all()  # quarantined: never explained
+    pairs = followups_from_waves(waves)
+    assert not set(rows["member_id"]) & set(pairs.after["member_id"])
+
+
+def _post_weekly(rows: pd.DataFrame) -> list[dict[str, object]]:
+    """The same one-lever plan for everyone (no model needed)."""
+    return [{"levers": [{"id": "post_weekly", "changes": {"posts_90d": 13},
+                         "effort_minutes_per_week": 45.0}],
+             "gain": {"brand": 0.0, "people": 0.0, "insights": 1.0, "relationships": 0.0,
+                      "total": 1.0}}] * len(rows)
+
+
+def test_drift_between_snapshots_grows_with_the_weeks_between() -> None:
+    """Members drift per week: 12 weeks apart, non-adopters have moved several times as far
+    as 2 weeks apart, in what they do and in the SSI they report."""
+    def moved(weeks: int, column: str) -> float:
+        frame = followup_waves(400, 3, _post_weekly, waves=2, weeks_between=weeks)
+        pairs = followups_from_waves(frame)
+        took = np.array([any(t.values()) for t in adoption(pairs)])
+        before = pairs.before[column].astype(float).to_numpy()
+        after = pairs.after[column].astype(float).to_numpy()
+        return float(np.nanmean(np.abs(after - before)[~took]))
+
+    for column in ("ssi_total", "comments_given_90d"):
+        near, far = moved(2, column), moved(12, column)
+        assert far > 2 * near, (column, near, far)
+
+
 def test_adoption_reads_the_changes_in_the_later_snapshot() -> None:
     before = pd.DataFrame({"member_id": ["a", "b", "c"], "posts_90d": [0, 2, 5],
                            "has_banner": [False, False, False]})
@@ -181,7 +218,14 @@ def test_the_cli_flow_simulate_issue_export_evaluate(fitted_estimator: SSIEstima
                                  "--no-log"])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert doc["followups"] == len([p for p in plans if p["plan"]]) and "truth" not in doc
+    # A plan is followed up when a later snapshot of the member was stored (not quarantined).
+    from ssi_model.validation import validate
+
+    clean = validate(frame).clean
+    later = set(clean.loc[clean["snapshot_date"] > pd.Timestamp(first), "member_id"])
+    followed = [p for p in plans if p["plan"] and p["member_id"] in later]
+    assert len(followed) >= len(plans) - 3
+    assert doc["followups"] == len(followed) and "truth" not in doc
 
 
 def test_rescoring_counts_plans_whose_gain_changed_sign_or_halved(

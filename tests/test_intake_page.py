@@ -181,3 +181,44 @@ def test_member_report_and_cohort_page_show_history_to_their_coach_only(
         assert erased["snapshots"] == 3 and erased["explanations"] == 2
         assert coach.get("/v1/members/pages-m1/report").status_code == 404
         assert "pages-m1" not in coach.get("/v1/cohort").text
+
+
+def test_the_member_report_follows_up_the_plan_issued_at_the_previous_report(
+        api: tuple[Process, str, str]) -> None:
+    """A report recorded the plan of the first snapshot; the member then took its first action
+    only and reported 4 points more: the next report shows which actions were taken."""
+    process, key, _ = api
+    # The store the API writes (the fixture's folder holds the log and the database).
+    url = f"sqlite:///{process.log.parent / 'ssi.db'}"
+    first = _snapshot("plan-m1", "2026-06-01", 0, 150, 38.0)
+    with httpx.Client(base_url=process.url, headers={"X-API-Key": key}, timeout=120) as coach:
+        assert coach.post("/v1/snapshots", json={"snapshots": [first]}).json()["stored"] == 1
+        page = coach.get("/v1/members/plan-m1/report")
+        assert page.status_code == 200 and "Your last plan" not in page.text  # none before
+        with SnapshotStore(url) as store:
+            from ssi_model.store import ADMIN
+
+            (issued,) = store.issued_explanations("plan-m1", ADMIN)
+        plan = issued.document["plan"]
+        assert len(plan["levers"]) >= 2, plan
+        levers = {lv["id"]: lv for lv in issued.document["levers"]}
+        taken = plan["levers"][0]
+        second = {**first, **levers[taken]["changes"], "snapshot_date": "2026-07-13",
+                  "ssi_total": 42.0, "ssi_brand": 16.0}
+        assert coach.post("/v1/snapshots", json={"snapshots": [second]}).json()["stored"] == 1
+        for lang, heading, yes, no, four in (("en", "Your last plan", "Taken", "Not taken",
+                                              "+4.0"),
+                                             ("nl", "Je laatste plan", "Uitgevoerd",
+                                              "Niet uitgevoerd", "+4,0")):
+            page = coach.get("/v1/members/plan-m1/report", params={"lang": lang})
+            assert page.status_code == 200, page.text
+            assert heading in page.text, lang
+            assert page.text.count('<li class="taken">') == 1
+            assert page.text.count('<li class="skipped">') == len(plan["levers"]) - 1
+            assert f'<span class="status">{yes}</span>' in page.text
+            assert f'<span class="status">{no}</span>' in page.text
+            reported = page.text.split("<th scope=\"row\">")[1].split("</tr>")[0]
+            assert f'<td class="num">{four}</td>' in reported  # reported: 38 -> 42
+        gain = plan["gain"]["total"]
+        assert f"+{gain:.1f}" in coach.get("/v1/members/plan-m1/report").text
+        assert coach.delete("/v1/members/plan-m1").json()["explanations"] == 4

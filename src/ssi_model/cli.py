@@ -666,30 +666,32 @@ def report(
 
 def _report_from_store(out: Path, lang: str, model: str | None, budget_minutes: float | None,
                        target: float | None, coach: str | None) -> None:
-    """``ssi report --from-store``: each member's latest snapshot explained, with history."""
-    from ssi_model.explain import explain_rows
+    """``ssi report --from-store``: each member's latest snapshot explained, with history and
+    the plan issued before it."""
     from ssi_model.report import member_history, write_reports
     from ssi_model.report.whatif import for_member
     from ssi_model.store import ADMIN, SnapshotStore
+    from ssi_model.store.explained import explain_latest, last_plan
 
     with SnapshotStore() as store:
         caller = store.coach_named(coach) if coach else ADMIN
-        members = [entry.member_id for entry in store.cohort(caller)]
-        snapshots = {m: store.member_snapshots(m, caller) for m in members}
+        if not store.members(caller):
+            raise _fail(f"no members in the store {store.url}"
+                        + (f" for coach {coach!r}" if coach else ""))
+        estimator, info = _registry().load(model)
+        explained = explain_latest(store, caller, estimator, info,
+                                   budget_minutes=budget_minutes, target=target, lang=lang)
+        histories = {e.latest.member_id: member_history(
+            estimator, e.snapshots, plan=last_plan(store, caller, e.snapshots))
+            for e in explained}
         url = store.url
-    if not members:
-        raise _fail(f"no members in the store {url}"
-                    + (f" for coach {coach!r}" if coach else ""))
-    estimator, info = _registry().load(model)
-    latest = [snapshots[m][-1].row for m in members]
-    docs = explain_rows(estimator, latest, budget_minutes=budget_minutes, target=target,
-                        lang=lang, model_info=info)
-    histories = {m: member_history(estimator, snapshots[m]) for m in members}
-    whatifs = [for_member(estimator, row) for row in latest]
-    pages = write_reports(docs, out, whatifs=whatifs, histories=histories)
-    n_snapshots = sum(len(s) for s in snapshots.values())
-    _echo(f"{len(members)} members, {n_snapshots} snapshots from {url}; wrote {len(pages)} "
-          f"pages with history ({lang}) -> {out / 'index.html'}")
+    whatifs = [for_member(estimator, e.latest.row) for e in explained]
+    pages = write_reports([e.document for e in explained], out, whatifs=whatifs,
+                          histories=histories)
+    n_snapshots = sum(len(e.snapshots) for e in explained)
+    n_plans = sum(h.plan is not None for h in histories.values())
+    _echo(f"{len(explained)} members, {n_snapshots} snapshots from {url}; wrote {len(pages)} "
+          f"pages with history ({lang}), {n_plans} with their last plan -> {out / 'index.html'}")
 
 
 def _engine(engine: str) -> str:

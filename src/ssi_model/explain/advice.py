@@ -34,6 +34,7 @@ from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
 from ssi_model.explain.explain import explain_rows
 from ssi_model.explain.schema import Explanation
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.validation import validate
 
 OUTCOMES = (*PILLARS, "total")
 LABELS = {**PILLAR_LABELS, "total": TOTAL_LABEL}
@@ -93,14 +94,17 @@ class FollowUps:
 
 def followups_from_waves(frame: pd.DataFrame) -> FollowUps:
     """Follow-ups of a ``followup_waves`` frame (``ssi simulate --weeks-between``): each row
-    with a plan, paired with the member's next row; ``true_effect_*`` columns become the
-    truth when present."""
+    with a plan, paired with the member's next valid row (rows failing the contract are left
+    out, as on import to the store); ``true_effect_*`` columns become the truth when present."""
     need = {"member_id", "snapshot_date", "plan_levers", "plan_changes", "plan_gain_total"}
     missing = need - set(frame.columns)
     if missing:
         raise ValueError(f"not a follow-up file (missing {', '.join(sorted(missing))}); "
                          "make one with `ssi simulate --waves K --weeks-between W`")
-    df = frame.assign(snapshot_date=pd.to_datetime(frame["snapshot_date"]))
+    # Rows with a typing fault are left out, as a store import quarantines them.
+    typed = validate(frame).quarantine["row"].to_numpy(dtype=int) - 1
+    df = frame.drop(index=frame.index[typed])
+    df = df.assign(snapshot_date=pd.to_datetime(df["snapshot_date"]))
     df = df.sort_values(["member_id", "snapshot_date"], kind="stable").reset_index(drop=True)
     has_next = df["member_id"].shift(-1).eq(df["member_id"]).fillna(False).to_numpy(dtype=bool)
     plan = df["plan_changes"].map(lambda s: isinstance(s, str) and s not in ("", "{}"))
@@ -135,21 +139,39 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
         return np.asarray(flags.fillna(pd.to_numeric(s, errors="coerce")), dtype=float)
 
 
+def plan_levers(doc: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
+    """An issued document's plan (a stored JSON document) as lever id -> the values it asks
+    for, best lever first; empty without a plan."""
+    plan = doc.get("plan") or {}
+    levers = {lv["id"]: lv for lv in doc.get("levers", [])}
+    return {i: dict(levers[i]["changes"]) for i in plan.get("levers", []) if i in levers}
+
+
+def _taken(plan: Mapping[str, Mapping[str, Value]], after: Mapping[str, float]
+           ) -> dict[str, bool]:
+    """Lever id -> every value it asks for reached in ``after`` (numbers; NaN or absent: not
+    reached)."""
+    def reached(col: str, target: Value) -> bool:
+        x = after.get(col, np.nan)
+        return bool(not np.isnan(x) and x >= float(target) - 1e-9)
+
+    return {lever: all([reached(c, v) for c, v in changes.items()])
+            for lever, changes in plan.items()}
+
+
 def adoption(f: FollowUps) -> list[dict[str, bool]]:
     """Per follow-up, lever id -> taken (every value it asks for reached in the later snapshot;
     unknown later values count as not reached)."""
     after = {c: _numeric(f.after, c) for c in CONTRACT.behaviour_columns}
-    out = []
-    for k, plan in enumerate(f.plans):
-        taken = {}
-        for lever, changes in plan.items():
-            ok = True
-            for col, target in changes.items():
-                x = after[col][k] if col in after else np.nan
-                ok &= bool(not np.isnan(x) and x >= float(target) - 1e-9)
-            taken[lever] = ok
-        out.append(taken)
-    return out
+    return [_taken(plan, {c: float(x[k]) for c, x in after.items()})
+            for k, plan in enumerate(f.plans)]
+
+
+def levers_taken(plan: Mapping[str, Mapping[str, Value]], later: Mapping[str, Any]
+                 ) -> dict[str, bool]:
+    """``adoption`` of one plan against one later contract row (a stored snapshot's JSON)."""
+    frame = pd.DataFrame([dict(later)])
+    return _taken(plan, {c: float(_numeric(frame, c)[0]) for c in CONTRACT.behaviour_columns})
 
 
 # -- estimation ------------------------------------------------------------------------------------

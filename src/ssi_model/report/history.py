@@ -3,8 +3,10 @@
 Two steps, so that rendering stays a pure function of data:
 
 1. :func:`member_history` (needs the model) scores every snapshot of one member and explains the
-   change between the last two (``ssi_model.explain.change``): a :class:`MemberHistory`, which
-   holds numbers only, no words.
+   change between the last two (``ssi_model.explain.change``); given the plan issued at an
+   earlier snapshot (:class:`IssuedPlan`), it follows it up against the latest snapshot (which
+   actions were taken, with the adoption rule of ``evaluate-advice``, and the reported and
+   estimated change since): a :class:`MemberHistory`, which holds numbers only, no words.
 2. :func:`history_view` / :func:`trend_view` (no model) word and lay it out in one language for
    the member page (a chart and sentences) and the cohort page (a trend per client).
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +26,8 @@ from babel.dates import format_date
 
 from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT, PILLAR_LABELS, PILLARS, TOTAL_LABEL
+from ssi_model.explain.advice import levers_taken, plan_levers
+from ssi_model.explain.catalogue import load_catalogue
 from ssi_model.explain.change import ChangeExplanation, ColumnChange, explain_change
 from ssi_model.model.estimator import SSIEstimator
 
@@ -54,12 +58,55 @@ class HistoryPoint:
 
 
 @dataclass(frozen=True)
+class IssuedPlan:
+    """An explanation document issued for an earlier snapshot of the member, as stored."""
+
+    document: Mapping[str, Any]  # the explanation schema, as JSON
+    snapshot_date: date  # the snapshot it explained
+    row: Mapping[str, Any]  # that snapshot's contract row
+    model_name: str
+    model_version: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanAction:
+    """One action of an issued plan and whether the latest snapshot shows it taken."""
+
+    lever: str
+    text: str  # as issued (the document's language)
+    gain: dict[str, float]  # its predicted gain alone when issued: "total" and each pillar
+    taken: bool
+
+
+@dataclass(frozen=True)
+class PlanFollowUp:
+    """The last plan issued before the latest snapshot, and what happened since."""
+
+    snapshot_date: date  # the snapshot the plan explained
+    issued_at: datetime
+    model_name: str
+    model_version: str
+    actions: list[PlanAction]
+    predicted: dict[str, float]  # the plan's predicted gain (joint), "total" and each pillar
+    estimated_then: dict[str, float]  # the issued document's estimate
+    estimated_now: dict[str, float]  # this history's model at the latest snapshot
+    reported: dict[str, float | None]  # latest reported minus the plan snapshot's; None: unknown
+
+    @property
+    def estimated_change(self) -> dict[str, float]:
+        return {k: self.estimated_now[k] - v for k, v in self.estimated_then.items()}
+
+
+@dataclass(frozen=True)
 class MemberHistory:
-    """A member's snapshots scored by one model, oldest first, and the latest change explained."""
+    """A member's snapshots scored by one model, oldest first, the latest change explained, and
+    the last plan followed up."""
 
     member_id: str
     points: list[HistoryPoint]
     change: ChangeExplanation | None  # latest snapshot against the one before; None with one
+    plan: PlanFollowUp | None = None  # the plan issued before the latest snapshot, if any
 
     @property
     def latest(self) -> HistoryPoint | None:
@@ -84,8 +131,10 @@ def _reported(row: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def member_history(estimator: SSIEstimator, snapshots: Sequence[SnapshotLike]) -> MemberHistory:
-    """Score every snapshot (one batch) and explain the change between the last two."""
+def member_history(estimator: SSIEstimator, snapshots: Sequence[SnapshotLike],
+                   plan: IssuedPlan | None = None) -> MemberHistory:
+    """Score every snapshot (one batch) and explain the change between the last two; with
+    ``plan`` (issued for a snapshot before the latest), follow it up against the latest."""
     ordered = sorted(snapshots, key=lambda s: _day(s.snapshot_date))
     if not ordered:
         raise ValueError("a history needs at least one snapshot")
@@ -104,7 +153,34 @@ def member_history(estimator: SSIEstimator, snapshots: Sequence[SnapshotLike]) -
             reported=_reported(row)))
     change = explain_change(estimator, rows[-2], rows[-1]) if len(rows) > 1 else None
     member = str(rows[-1].get("member_id") or "")
-    return MemberHistory(member_id=member, points=points, change=change)
+    followup = (_follow_up(plan, rows[-1], points[-1])
+                if plan is not None and plan.snapshot_date < points[-1].snapshot_date else None)
+    return MemberHistory(member_id=member, points=points, change=change, plan=followup)
+
+
+def _follow_up(plan: IssuedPlan, latest: Mapping[str, Any],
+               now: HistoryPoint) -> PlanFollowUp | None:
+    """The plan's actions taken or not in ``latest`` (``evaluate-advice``'s adoption rule),
+    its predicted gain, and the reported and estimated change since; None without a plan."""
+    doc = plan.document
+    asked = plan_levers(doc)
+    if not asked:
+        return None
+    taken = levers_taken(asked, latest)
+    levers = {lv["id"]: lv for lv in doc.get("levers", [])}
+    keys = (TOTAL, *PILLARS)
+    then, reported_then, reported_now = doc["prediction"], _reported(plan.row), _reported(latest)
+    return PlanFollowUp(
+        snapshot_date=plan.snapshot_date, issued_at=plan.issued_at, model_name=plan.model_name,
+        model_version=plan.model_version,
+        actions=[PlanAction(lever=i, text=str(levers[i].get("text") or i),
+                            gain={k: float(levers[i]["gain"][k]) for k in keys},
+                            taken=taken[i]) for i in asked],
+        predicted={k: float(doc["plan"]["gain"][k]) for k in keys},
+        estimated_then={k: float(then[f"ssi_{k}"]) for k in keys},
+        estimated_now=dict(now.estimated),
+        reported={k: None if (a := reported_then[k]) is None or (b := reported_now[k]) is None
+                  else b - a for k in keys})
 
 
 # -- wording ---------------------------------------------------------------------------------------
@@ -238,6 +314,74 @@ class PillarChangeRow:
 
 
 @dataclass
+class PlanActionRow:
+    text: str
+    taken: bool
+    status: str  # "Taken" / "Not taken"
+    gain: str  # its predicted gain alone, signed
+
+
+@dataclass
+class PlanFigureRow:
+    name: str  # "Total SSI" or a pillar
+    predicted: str
+    reported: str  # "–" when either snapshot lacks the reported figure
+    estimated: str
+
+
+@dataclass
+class LastPlanView:
+    """The member page's "Your last plan": the actions and the three kinds of change."""
+
+    issued: str
+    taken: str
+    actions: list[PlanActionRow]
+    figures: list[PlanFigureRow]
+    note: str
+
+
+def last_plan_view(plan: PlanFollowUp, latest: date, t: Texts) -> LastPlanView:
+    """"Your last plan", worded in ``t``'s language; actions in the catalogue's words."""
+    catalogue = load_catalogue()
+    known = set(catalogue.ids)
+
+    def text(action: PlanAction) -> str:
+        return catalogue[action.lever].text[t.lang] if action.lever in known else action.text
+
+    n_taken = sum(a.taken for a in plan.actions)
+    estimated = plan.estimated_change
+
+    def figure(key: str, name: str) -> PlanFigureRow:
+        reported = plan.reported[key]
+        return PlanFigureRow(name=name, predicted=t.signed(plan.predicted[key]),
+                             reported="–" if reported is None else t.signed(reported),
+                             estimated=t.signed(estimated[key]))
+
+    return LastPlanView(
+        issued=t.gettext("Issued on %(issued)s for the snapshot of %(date)s, with model "
+                         "%(model)s version %(version)s.", issued=t.date(plan.issued_at),
+                         date=t.date(plan.snapshot_date), model=plan.model_name,
+                         version=plan.model_version) if plan.model_version else
+        t.gettext("Issued on %(issued)s for the snapshot of %(date)s, with model %(model)s.",
+                  issued=t.date(plan.issued_at), date=t.date(plan.snapshot_date),
+                  model=plan.model_name),
+        taken=t.ngettext("By %(date)s, %(taken)s of its %(num)s action was taken.",
+                         "By %(date)s, %(taken)s of its %(num)s actions were taken.",
+                         len(plan.actions), date=t.date(latest), taken=n_taken),
+        actions=[PlanActionRow(text=text(a), taken=a.taken,
+                               status=t.gettext("Taken") if a.taken else t.gettext("Not taken"),
+                               gain=t.signed(a.gain[TOTAL])) for a in plan.actions],
+        figures=[figure(TOTAL, t.gettext("Total SSI")),
+                 *(figure(p, pillar_name(t, p)) for p in PILLARS)],
+        note=t.gettext("Predicted gain: what the model expected from the whole plan when it was "
+                       "issued (the actions together). Reported change: the SSI reported at the "
+                       "latest snapshot minus the one reported at the plan's snapshot. Estimated "
+                       "change: the model's estimate now minus its estimate in the plan. These "
+                       "are observations, not proof that the plan caused the change: other "
+                       "things change too."))
+
+
+@dataclass
 class HistoryView:
     """The member page's history section, worded in one language."""
 
@@ -251,6 +395,7 @@ class HistoryView:
     other: str | None
     pillars: list[PillarChangeRow]
     method_note: str | None
+    plan: LastPlanView | None = None  # "Your last plan", when one was issued before
 
 
 def _lines(t: Texts, columns: list[ColumnChange], pillar: str | None,
@@ -288,10 +433,12 @@ def history_view(history: MemberHistory, t: Texts) -> HistoryView:
                      for p in PILLARS]
     change = history.change
     prev = history.previous
+    plan = (last_plan_view(history.plan, history.points[-1].snapshot_date, t)
+            if history.plan is not None else None)
     if change is None or prev is None:
         return HistoryView(n=len(history.points), total_chart=total_chart,
                            pillar_charts=pillar_charts, since=None, headline=None, reported=None,
-                           lines=[], other=None, pillars=[], method_note=None)
+                           lines=[], other=None, pillars=[], method_note=None, plan=plan)
     since = t.date(prev.snapshot_date) or ""
     delta = change.total_change
     before, after = t.decimal(change.total_before), t.decimal(change.total_after)
@@ -336,7 +483,7 @@ def history_view(history: MemberHistory, t: Texts) -> HistoryView:
     return HistoryView(n=len(history.points), total_chart=total_chart,
                        pillar_charts=pillar_charts, since=since, headline=headline,
                        reported=reported, lines=lines, other=other, pillars=rows,
-                       method_note=note)
+                       method_note=note, plan=plan)
 
 
 # -- the cohort page's trend column ----------------------------------------------------------------

@@ -1,15 +1,24 @@
 """Later snapshots of a simulated cohort, for the demo's member history.
 
-Not a longitudinal simulator (a later issue brings one): each member of a cohort gets one
-*trajectory* and, per later wave, its behaviour moves along it; the labels are re-simulated from
-the new behaviour through the structural function, keeping each member's own hidden offset.
+``history_waves`` (the demo's history): each member of a cohort gets one *trajectory* and, per
+later wave, its behaviour moves along it; the labels are re-simulated from the new behaviour
+through the structural function, keeping each member's own hidden offset. ``followup_waves``
+(below) is the longitudinal simulator: the same, with a plan issued at every snapshot and
+adopted or not.
 
 - Trajectories: ``grow`` (posts, comments, searches and invitations up, connections and followers
   grow, sometimes a new background photo), ``steady`` (counts wobble a little, the network grows
   slowly) and ``decay`` (activity falls off; cumulative counts stay).
+- Drift is per week: the factors above are for ``WAVE_WEEKS`` weeks and compound over the weeks
+  between two snapshots (``factor ** (weeks / WAVE_WEEKS)``), so snapshots further apart differ
+  more.
 - Labels: ``true`` pillars of the new behaviour plus the member's offset at the first wave
-  (reported minus structural: LinkedIn's hidden inputs, which do not reset between readings),
+  (reported minus structural: LinkedIn's hidden inputs, which do not reset between readings)
+  after a random walk over the weeks since (the calibration's ``drift_sd_30d`` per 30 days),
   plus fresh drift for the days between snapshot and reading; rounded as the dashboard rounds.
+- Reporting faults as in the first wave: every later wave carries the calibration's typing
+  faults (``reporting.apply_faults``) in a share of rows, which validation quarantines; the
+  member goes on from what they really had (the fault is in the typing, not in the profile).
 - Unknown cells stay unknown; the contract's ranges and ``child <= parent`` rules still hold;
   ``account_age_months`` grows with the calendar.
 """
@@ -29,19 +38,31 @@ from ssi_model.simulator.calibration import Calibration, load_calibration
 from ssi_model.simulator.cohort import (
     DEFAULT_SNAPSHOT,
     FAULT_COLUMN,
+    LABEL_COLUMNS,
     _industry_reference,
     simulate_cohort,
 )
-from ssi_model.simulator.reporting import industry_top_pct, round_pillars, round_total
+from ssi_model.simulator.reporting import (
+    apply_faults,
+    draw_faults,
+    industry_top_pct,
+    round_pillars,
+    round_total,
+)
 from ssi_model.simulator.structural import structural_arrays
 
 WAVE_WEEKS = 6
 TRAJECTORIES = ("grow", "steady", "decay")
 _SHARES = (0.4, 0.3, 0.3)
-# Per trajectory and wave, the factor on 90-day activity counts: (low, high) of a uniform draw.
+# Per trajectory and WAVE_WEEKS weeks, the factor on 90-day activity counts: (low, high) of a
+# uniform draw; compounded over the weeks between two snapshots.
 _ACTIVITY = {"grow": (1.3, 2.2), "steady": (0.85, 1.15), "decay": (0.35, 0.8)}
-# Per wave, the relative growth of cumulative network counts.
+# Per WAVE_WEEKS weeks, the relative growth of cumulative network counts (compounded too).
 _NETWORK = {"grow": (0.04, 0.12), "steady": (0.0, 0.03), "decay": (0.0, 0.01)}
+# Per WAVE_WEEKS weeks: mean new posts etc. of a growing member starting from little, and the
+# chance that a growing member finishes their profile (a banner, a custom URL).
+_BUMP, _FINISH = 2.0, 0.3
+_INVITATIONS = ("invitations_sent_90d", "invitations_accepted_90d")
 _WINDOW = ("_90d",)
 _NETWORK_COLUMNS = ("connections_count", "followers_count", "vp_plus_connections",
                     "coworker_connections", "endorsements_received")
@@ -75,9 +96,11 @@ def _enforce_rules(values: dict[str, np.ndarray]) -> None:
                                    else np.maximum(x, bound), x)
 
 
-def _next_wave(frame: pd.DataFrame, trajectory: np.ndarray, rng: np.random.Generator
-               ) -> dict[str, np.ndarray]:
+def _next_wave(frame: pd.DataFrame, trajectory: np.ndarray, rng: np.random.Generator,
+               weeks: int = WAVE_WEEKS) -> dict[str, np.ndarray]:
+    """Each member's behaviour ``weeks`` weeks later along their trajectory."""
     n = len(frame)
+    scale = weeks / WAVE_WEEKS  # per-WAVE_WEEKS rates compound over the weeks between
     values = {c: _float(frame, c) for c in CONTRACT.behaviour_columns}
     for kind in TRAJECTORIES:
         rows = trajectory == kind
@@ -87,18 +110,20 @@ def _next_wave(frame: pd.DataFrame, trajectory: np.ndarray, rng: np.random.Gener
         for col in CONTRACT.behaviour_columns:
             x = values[col][rows]
             if col.endswith(_WINDOW):
-                factor = rng.uniform(lo, hi, size=rows.sum())
-                bump = rng.poisson(2.0, size=rows.sum()) if (
+                factor = rng.uniform(lo, hi, size=rows.sum()) ** scale
+                bump = rng.poisson(_BUMP * scale, size=rows.sum()) if (
                     kind == "grow" and col in _GROW_FROM_ZERO) else 0
                 values[col][rows] = np.round(x * factor + bump)
             elif col in _NETWORK_COLUMNS:
                 g_lo, g_hi = _NETWORK[kind]
-                values[col][rows] = np.round(x * (1 + rng.uniform(g_lo, g_hi, size=rows.sum())))
+                growth = (1 + rng.uniform(g_lo, g_hi, size=rows.sum())) ** scale
+                values[col][rows] = np.round(x * growth)
         if kind == "grow":
             # Some growing members finish their profile on the way.
+            finish = 1 - (1 - _FINISH) ** scale
             for col in ("has_banner", "custom_url"):
                 x = values[col]
-                add = rows & (x == 0) & (rng.random(n) < 0.3)
+                add = rows & (x == 0) & (rng.random(n) < finish)
                 values[col] = np.where(add, 1.0, x)
     _enforce_rules(values)  # e.g. days_active_90d stays within the window
     return values
@@ -134,23 +159,52 @@ def history_waves(n: int, seed: int, *, waves: int = 3, calibration: str = "link
     offset = offset[~faulty]
     trajectory = trajectory[~faulty]
     reference = _industry_reference(calibration)
+    typing = np.random.default_rng([seed, 22])  # its own stream: faults change nothing else
     for w in range(1, waves):
         snapshot = first + timedelta(weeks=WAVE_WEEKS * w)
         values = _next_wave(previous, trajectory, rng)
         wave = _labelled_wave(previous, values, snapshot, offset, WAVE_WEEKS, cal, reference, rng)
-        frames.append(wave)
+        frames.append(_typed_with_faults(wave, cal, typing)[0])
         previous = wave
     return CONTRACT.to_typed(pd.concat(frames, ignore_index=True))
+
+
+def _typed_with_faults(wave: pd.DataFrame, cal: Calibration, rng: np.random.Generator
+                       ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The wave as the members type it: the calibration's typing faults (those of the first
+    wave, ``reporting.apply_faults``) in a share of rows. Returns the rows and which carry a
+    fault; the simulation goes on from the faultless ``wave``."""
+    m = len(wave)
+    faults = draw_faults(m, cal, rng)
+    if not faults.rows.any():
+        return wave, faults.rows
+    labels = np.column_stack([_float(wave, c) for c in LABEL_COLUMNS])
+    invitations = {c: _float(wave, c) for c in _INVITATIONS}
+    swap = faults.kind == "accepted_exceeds_sent"
+    for c in _INVITATIONS:  # an unknown count is typed as 0 by the member making the typo
+        invitations[c] = np.where(swap & np.isnan(invitations[c]), 0.0, invitations[c])
+    masks = {c: np.zeros(m, dtype=bool) for c in _INVITATIONS}
+    snapshots = np.array([pd.Timestamp(d).date() for d in wave["snapshot_date"]], dtype=object)
+    apply_faults(faults, labels, invitations, masks, snapshots, date.today())
+    typed = wave.copy()
+    for j, col in enumerate(LABEL_COLUMNS):
+        typed[col] = labels[:, j]
+    for col, x in invitations.items():
+        typed[col] = x
+    typed["snapshot_date"] = pd.to_datetime(pd.Series(snapshots, dtype=object)).to_numpy()
+    return CONTRACT.to_typed(typed), faults.rows
 
 
 def _labelled_wave(previous: pd.DataFrame, values: dict[str, np.ndarray], snapshot: date,
                    offset: np.ndarray, weeks: int, cal: Calibration,
                    reference: dict[str, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
     """The next snapshot of ``previous``'s members with behaviour ``values``: labels are the
-    structural pillars plus each member's offset plus drift for the reading's lag."""
+    structural pillars plus each member's offset (moved in place by a random walk over the
+    ``weeks`` since) plus drift for the reading's lag."""
     true = structural_arrays(values, cal)
     m = len(previous)
     drift_sd = float(cal["reporting"]["drift_sd_30d"])
+    offset += drift_sd * np.sqrt(weeks * 7 / 30.0) * rng.standard_normal(offset.shape)
     lag_max = int(cal["reporting"]["lag_days_max"])
     lag = rng.integers(0, max(0, min(lag_max, (date.today() - snapshot).days)) + 1, size=m)
     drift = drift_sd * np.sqrt(lag / 30.0)[:, None] * rng.standard_normal((m, len(PILLARS)))
@@ -220,6 +274,15 @@ def _drive(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(score + _DRIVE_NOISE * rng.standard_normal(len(frame)))
 
 
+def _plans(advise: Advise, rows: pd.DataFrame, faulty: np.ndarray
+           ) -> list[Mapping[str, Any] | None]:
+    """A plan per member; none for a row typed with a fault (quarantined, never explained)."""
+    plans = list(advise(rows))
+    if len(plans) != len(rows):
+        raise ValueError(f"advise returned {len(plans)} plans for {len(rows)} members")
+    return [None if bad else plan for plan, bad in zip(plans, faulty, strict=True)]
+
+
 def _plan_cells(plans: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
     cells: dict[str, list[Any]] = {c: [] for c in PLAN_COLUMNS}
     for plan in plans:
@@ -264,15 +327,16 @@ def followup_waves(n: int, seed: int, advise: Advise, *, waves: int = 3,
                    with_truth: bool = False, last_snapshot: date | None = None) -> pd.DataFrame:
     """``n`` members over ``waves`` snapshots ``weeks_between`` weeks apart, each given a plan.
 
-    At every snapshot ``advise`` issues a plan per member (recorded in ``PLAN_COLUMNS``).
-    Before the next snapshot each member drifts on their own (``grow``/``steady``/``decay`` as
-    in ``history_waves``) and takes each lever of their plan with a probability that falls with
-    its effort and rises with the member's *drive*. Drive also makes growth more likely and
-    decay less, and it shows (noisily) in the first snapshot's activity: adopters would have
-    gained more than non-adopters even without the plan, so their raw change overstates the
-    plan's effect. Labels are re-simulated as in ``history_waves``; members with a typing fault
-    at the first wave keep only that row. ``with_truth`` adds ``EFFECT_COLUMNS``,
-    ``true_adopted`` (ids taken) and ``true_drive``. Rows oldest wave first.
+    At every snapshot ``advise`` issues a plan per member (recorded in ``PLAN_COLUMNS``). Before
+    the next snapshot each member drifts on their own (``grow``/``steady``/``decay`` as in
+    ``history_waves``, over ``weeks_between`` weeks) and takes each lever of their plan with a
+    probability that falls with its effort and rises with the member's *drive*. Drive also makes
+    growth more likely and decay less, and it shows (noisily) in the first snapshot's activity:
+    adopters would have gained more than non-adopters even without the plan, so their raw change
+    overstates the plan's effect. Labels are re-simulated as in ``history_waves``; members with
+    a typing fault at the first wave keep only that row, a later row with one gets no plan (it
+    would be quarantined) and the member adopts nothing from it. ``with_truth`` adds
+    ``EFFECT_COLUMNS``, ``true_adopted`` (ids taken) and ``true_drive``. Rows oldest wave first.
     """
     if waves < 2:
         raise ValueError("a follow-up needs waves >= 2")
@@ -297,13 +361,13 @@ def followup_waves(n: int, seed: int, advise: Advise, *, waves: int = 3,
     u = rng.random(m)
     trajectory = np.where(u < grow, "grow", np.where(u < grow + decay, "decay", "steady"))
     reference = _industry_reference(calibration)
+    typing = np.random.default_rng([seed, 22])  # its own stream: faults change nothing else
+    typed, faulty_now = previous, np.zeros(m, dtype=bool)
     frames = []
     for w in range(1, waves):
-        plans = list(advise(previous))
-        if len(plans) != m:
-            raise ValueError(f"advise returned {len(plans)} plans for {m} members")
-        frames.append(previous.assign(**_plan_cells(plans)))
-        values = _next_wave(previous, trajectory, rng)
+        plans = _plans(advise, previous, faulty_now)
+        frames.append(typed.assign(**_plan_cells(plans)))
+        values = _next_wave(previous, trajectory, rng, weeks_between)
         adopted, taken = _adopt(values, plans, drive, rng)
         snapshot = first + timedelta(weeks=weeks_between * w)
         wave = _labelled_wave(previous, adopted, snapshot, offset, weeks_between, cal,
@@ -318,8 +382,8 @@ def followup_waves(n: int, seed: int, advise: Advise, *, waves: int = 3,
             truth: dict[str, Any] = {**effect, ADOPTED_COLUMN: taken, DRIVE_COLUMN: drive}
             wave = wave.assign(**truth)
         previous = wave
-    plans = list(advise(previous))
-    frames.append(previous.assign(**_plan_cells(plans)))
+        typed, faulty_now = _typed_with_faults(wave, cal, typing)
+    frames.append(typed.assign(**_plan_cells(_plans(advise, previous, faulty_now))))
     if faulty.any():
         faults = base.drop(columns=extra).loc[faulty]
         frames.insert(0, faults)

@@ -3,7 +3,9 @@
 The API is :class:`SnapshotStore` in ``repository.py`` (its docstring states the rules);
 ``db.py`` opens and migrates the database from ``SSI_DATABASE_URL``; ``models.py`` declares the
 tables; ``keys.py`` makes and hashes coaches' API keys; ``cli.py`` holds ``ssi coach`` and
-``ssi store``; ``training.py`` trains from the store.
+``ssi store``; ``training.py`` trains from the store; ``explained.py`` explains each member's
+latest snapshot (for reports, issued plans and the API's pages) and finds the last plan issued;
+``advice.py`` exports issued plans and follows them up.
 
 The names below are imported from ``repository`` on first use (PEP 562), so that ``ssi --help``,
 which loads ``store.cli``, does not pay for pandas and SQLAlchemy.

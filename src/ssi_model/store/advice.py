@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ssi_model.explain import explain_rows
-from ssi_model.explain.advice import OUTCOMES, FollowUps, rescore_plans
+from ssi_model.explain.advice import OUTCOMES, FollowUps, plan_levers, rescore_plans
 from ssi_model.explain.schema import Explanation, ModelInfo
 from ssi_model.model.estimator import SSIEstimator
+from ssi_model.store.explained import explain_latest
 from ssi_model.store.repository import (
     Coach,
     IssuedExplanation,
@@ -28,30 +28,14 @@ from ssi_model.store.repository import (
 )
 
 
-def latest_snapshots(store: SnapshotStore, coach: Coach,
-                     as_of: date | None = None) -> list[StoredSnapshot]:
-    """Each visible member's latest snapshot on or before ``as_of`` (default: the latest)."""
-    out = []
-    for member in store.members(coach):
-        snaps = [s for s in store.member_snapshots(member, coach)
-                 if as_of is None or s.snapshot_date <= as_of]
-        if snaps:
-            out.append(snaps[-1])
-    return out
-
-
 def issue_plans(store: SnapshotStore, estimator: SSIEstimator, info: ModelInfo, coach: Coach,
                 *, as_of: date | None = None, budget_minutes: float | None = None,
                 target: float | None = None, lang: str = "en") -> list[Explanation]:
     """Explain each member's latest snapshot on or before ``as_of`` and record the documents
     as issued (model name and version, the snapshot explained)."""
-    snapshots = latest_snapshots(store, coach, as_of)
-    docs = explain_rows(estimator, [s.row for s in snapshots], budget_minutes=budget_minutes,
-                        target=target, lang=lang, model_info=info)
-    for snapshot, doc in zip(snapshots, docs, strict=True):
-        store.record_explanation(snapshot.id, doc.model_dump(mode="json"), info.name,
-                                 str(info.version or info.run_id or ""), coach)
-    return docs
+    return [e.document for e in explain_latest(store, coach, estimator, info, as_of=as_of,
+                                               record=True, budget_minutes=budget_minutes,
+                                               target=target, lang=lang)]
 
 
 def _issued(store: SnapshotStore, coach: Coach
@@ -94,9 +78,8 @@ def followups_from_store(store: SnapshotStore, coach: Coach) -> FollowUps:
         if not later:
             continue
         doc = issued.document
-        levers = {lv["id"]: lv for lv in doc.get("levers", [])}
         plan = doc["plan"]
-        plans.append({i: dict(levers[i]["changes"]) for i in plan["levers"] if i in levers})
+        plans.append(plan_levers(doc))
         gains.append([float(plan["gain"][o]) for o in OUTCOMES])
         effort.append(float(plan.get("effort_minutes_per_week") or np.nan))
         versions.append(issued.model_version)

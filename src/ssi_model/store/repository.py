@@ -72,6 +72,7 @@ Consent = Literal["coaching", "training"]
 NOT_YOURS = "member_id: not available to this coach"
 _ATTEMPTS = 8  # retries of a whole call after a concurrent writer took one of its keys
 _IN_CHUNK = 500  # ids per IN (...) query, well under every driver's parameter limit
+_INPUTS = frozenset(CONTRACT.input_columns)
 T = TypeVar("T")
 
 
@@ -190,6 +191,11 @@ class StoredSnapshot:
     labelled: bool
     consent: str
     received_at: datetime
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The row's contract inputs: what a model reads, without the reported figures."""
+        return {k: v for k, v in self.row.items() if k in _INPUTS}
 
 
 @dataclass(frozen=True)

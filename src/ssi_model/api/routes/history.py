@@ -2,7 +2,8 @@
 
 The member report explains the member's latest snapshot with the served champion, records the
 explanation as issued (so the advice can be followed up, and erasure removes it), and adds the
-history: reported and estimated SSI over the snapshots and what changed since the previous one.
+history: reported and estimated SSI over the snapshots, what changed since the previous one, and
+the plan issued before the latest snapshot with what became of it.
 The cohort page lists the caller's own members only (the administrator sees everyone), each with
 the latest estimate and trend, linking to their reports.
 """
@@ -21,9 +22,8 @@ from ssi_model.api.model_holder import ServedModel
 from ssi_model.api.responses import Responses, as_json
 from ssi_model.api.routes.members import MemberId, not_found
 from ssi_model.api.schemas import Lang, Problem
-from ssi_model.contract import CONTRACT
-from ssi_model.explain import Explanation, explain_rows
-from ssi_model.store import MemberNotFound, StoredSnapshot
+from ssi_model.store import MemberNotFound
+from ssi_model.store.explained import explain_latest, last_plan
 
 router = APIRouter(tags=["members"])
 
@@ -46,16 +46,8 @@ def _model(served: ServedModel | None) -> ServedModel:
     return served
 
 
-def _explain_latest(served: ServedModel, latest: list[StoredSnapshot],
-                    lang: str) -> list[Explanation]:
-    inputs = set(CONTRACT.input_columns)
-    info = served.info
-    rows = [{k: v for k, v in s.row.items() if k in inputs} for s in latest]
-    return explain_rows(served.estimator, rows, lang=lang, model_info=info)
-
-
 @router.get("/members/{member_id}/report", response_class=HTMLResponse, responses=_HTML,
-            summary="The member's latest report, with history and what changed")
+            summary="The member's latest report, with history, what changed and the last plan")
 def member_report(member_id: MemberId, store: StoreDep, caller: CallerDep,
                   served: OptionalModelDep,
                   lang: Annotated[Lang, Query(description="Language of the page")] = "en",
@@ -65,15 +57,15 @@ def member_report(member_id: MemberId, store: StoreDep, caller: CallerDep,
 
     model = _model(served)
     try:
-        snapshots = store.member_snapshots(member_id, caller)
+        (explained,) = explain_latest(store, caller, model.estimator, model.info,
+                                      members=[member_id], record=True, lang=lang)
     except MemberNotFound as exc:
         raise not_found(exc) from None
-    latest = snapshots[-1]
-    (doc,) = _explain_latest(model, [latest], lang)
-    store.record_explanation(latest.id, doc.model_dump(mode="json"), model.name,
-                             model.version, caller)
-    history = member_history(model.estimator, snapshots)
-    return HTMLResponse(render_member(doc, whatif=for_member(model.estimator, latest.row),
+    snapshots = explained.snapshots
+    history = member_history(model.estimator, snapshots,
+                             plan=last_plan(store, caller, snapshots))
+    return HTMLResponse(render_member(explained.document,
+                                      whatif=for_member(model.estimator, explained.latest.row),
                                       history=history))
 
 
@@ -85,11 +77,11 @@ def cohort(store: StoreDep, caller: CallerDep, served: OptionalModelDep,
     from ssi_model.report import member_history, render_cohort
 
     model = _model(served)
-    members = [entry.member_id for entry in store.cohort(caller)]
-    snapshots = {m: store.member_snapshots(m, caller) for m in members}
-    docs = _explain_latest(model, [snapshots[m][-1] for m in members], lang)
-    histories = {m: member_history(model.estimator, snapshots[m]) for m in members}
+    explained = explain_latest(store, caller, model.estimator, model.info, lang=lang)
+    members = [e.latest.member_id for e in explained]
+    histories = {e.latest.member_id: member_history(model.estimator, e.snapshots)
+                 for e in explained}
     # Relative links: from /v1/cohort they resolve to /v1/members/<id>/report.
     links = {m: f"members/{quote(m, safe='')}/report?lang={lang}" for m in members}
-    return HTMLResponse(render_cohort(docs, member_links=links, lang=lang,
-                                      histories=histories))
+    return HTMLResponse(render_cohort([e.document for e in explained], member_links=links,
+                                      lang=lang, histories=histories))

@@ -272,8 +272,7 @@ def submit(sub: Submission, lang: str, store: SnapshotStore | None, settings: Se
         return status.HTTP_200_OK, render_form(lang, FormState(), message=t.gettext(
             "Stored the snapshot of %(member)s. The report needs a model, and none is loaded "
             "yet.", member=member))
-    inputs = set(CONTRACT.input_columns)
-    profile = Profile.model_validate({k: v for k, v in stored.row.items() if k in inputs})
+    profile = Profile.model_validate(stored.inputs)
     (doc,) = explain(served, [profile], ExplainOptions(lang=lang))
     store.record_explanation(stored.id, doc.model_dump(mode="json"), served.name,
                              served.version, caller)

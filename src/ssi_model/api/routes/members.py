@@ -65,9 +65,7 @@ def estimates(served: ServedModel | None,
     """The champion's estimate per snapshot, in order (Nones without a model)."""
     if served is None or not snapshots:
         return [None] * len(snapshots)
-    inputs = set(CONTRACT.input_columns)
-    records = [Profile.model_validate({k: v for k, v in s.row.items() if k in inputs})
-               .model_dump() for s in snapshots]
+    records = [Profile.model_validate(s.inputs).model_dump() for s in snapshots]
     return [*served.estimator.predict(records).to_records()]
 
 
