@@ -183,7 +183,7 @@ lint: $(STAMP) ## ruff, mypy and the import layers (import-linter contracts in p
 	$(RUN) lint-imports
 
 learning-curve: $(STAMP) ## Prior vs scratch at 500, 1k, 2k, 5k and 20k reported scores from another world -> reports/learning-curve/ (about 30 min)
-	$(SSI) simulate --n $(ELSEWHERE_N) --seed 11 --calibration elsewhere --out $(ELSEWHERE)
+	$(SSI) simulate --n $(ELSEWHERE_N) --seed 11 --calibration elsewhere --with-truth --out $(ELSEWHERE)
 	SSI_MODEL_NAME=ssi-learning-curve $(SSI) train --config experiments/small-data.yaml --data $(ELSEWHERE)
 	SSI_MODEL_NAME=ssi-learning-curve $(SSI) evaluate --out reports/learning-curve
 

@@ -251,9 +251,11 @@ def _markdown(run_id: str, tags: dict[str, str], m: dict[str, float],
                   f"coverage of the total over role families with at least {MIN_SEGMENT} holdout "
                   "members.", "",
                   _table(["training rows", "variant", *[f"{t} MAE" for t in TARGETS],
+                          *(["total MAE / floor"] if floor else []),
                           *[f"{t} coverage" for t in TARGETS], "role families, lowest"],
                          [[str(int(r["rows"])), str(r["variant"]),
                            *[f"{r[f'{t}_mae']:.3f}" for t in TARGETS],
+                           *([f"{r[f'{TOTAL}_mae'] / floor[TOTAL]:.3f}"] if floor else []),
                            *[f"{r[f'{t}_coverage']:.1%}" for t in TARGETS],
                            f"{r['role_coverage_min']:.1%}"]
                           for _, r in curve.iterrows()]),
