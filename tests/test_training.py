@@ -103,8 +103,11 @@ def test_a_run_logs_config_fingerprint_metrics_plots_and_model(trained) -> None:
     version = client.get_model_version("ssi-estimator", trained.model_version)
     assert version.run_id == trained.run_id
     info = mlflow.models.get_model_info(f"models:/ssi-estimator/{trained.model_version}")
-    assert info.signature is not None
-    assert "posts_90d" in info.signature.inputs.input_names()
+    assert info.signature is not None  # the outputs; the pyfunc reads its own input
+    assert info.signature.outputs.input_names() == PREDICTION_COLUMNS
+    assert "posts_90d" in json.loads(
+        Path(mlflow.artifacts.download_artifacts(f"{info.model_uri}/input_example.json"))
+        .read_text(encoding="utf-8"))["columns"]
 
 
 def test_quarantined_rows_are_logged_not_trained_on(trained) -> None:  # type: ignore[no-untyped-def]
