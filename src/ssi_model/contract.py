@@ -103,7 +103,7 @@ class Rule:
             _day_text(self.bound) if self.scope == "date" else _fmt(self.bound or 0.0))
         return f"{self.column} {self.op} {right}"
 
-    @property
+    @cached_property  # read per rule and record: every request's profiles are checked
     def columns(self) -> tuple[str, ...]:
         if self.scope == "label_sum":
             return (*PILLAR_LABELS.values(), TOTAL_LABEL)
@@ -442,7 +442,9 @@ class Contract:
         vals = dict(values)
         today_n = _day_number(today or date.today())
         for rule in rules:
-            if not all(c in vals for c in rule.columns):
+            columns = rule.columns
+            if columns[0] not in vals or (len(columns) > 1
+                                          and not all(c in vals for c in columns)):
                 continue
             a = vals[rule.column]
             if rule.scope == "label_sum":
