@@ -183,7 +183,8 @@ def measure(curves: Sequence[str], quick: bool, work_dir: Path | None,
 
 
 def plot(curve: str, data: dict[str, Any], out: Path) -> Path:
-    """Time (or rate) and peak memory against the work, both axes logarithmic."""
+    """Time (training) or rate (scoring) against the work, wall clock and CPU, with peak memory
+    on the right axis. The CPU line is the steadier one on a shared machine."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,21 +193,28 @@ def plot(curve: str, data: dict[str, Any], out: Path) -> Path:
     points = data["points"]
     x = [p["n"] for p in points]
     rate = data["rate"]
-    y = [p["per_s"] for p in points] if rate else [p["seconds"] for p in points]
+    wall = [p["per_s"] for p in points] if rate else [p["seconds"] for p in points]
+    cpu = [p["per_cpu_s"] for p in points] if rate else [p["cpu_seconds"] for p in points]
     fig, left = plt.subplots(figsize=(6.4, 3.6), dpi=110)
-    left.plot(x, y, "o-", color="#1f5fa8", label=rate or "seconds")
+    left.plot(x, wall, "o-", color="#1f5fa8", label=f"{rate or 'seconds'} (wall clock)")
+    left.plot(x, cpu, "o:", color="#5b9bd5", label=f"{'per CPU second' if rate else 'CPU seconds'}")
     left.set_xscale("log")
-    left.set_yscale("log")
+    if rate:
+        left.set_ylim(0, max(wall + cpu) * 1.2)
+    else:
+        left.set_yscale("log")
     left.set_xlabel(data["unit"])
     left.set_ylabel(rate or "seconds", color="#1f5fa8")
+    for xi, yi in zip(x, wall, strict=True):
+        left.annotate(f"{yi:,.0f}" if yi >= 10 else f"{yi:.2f}", (xi, yi),
+                      textcoords="offset points", xytext=(4, 6), fontsize=8)
     right = left.twinx()
     right.plot(x, [p["peak_rss_mb"] for p in points], "s--", color="#c0392b",
                label="peak memory (MB)")
     right.set_ylabel("peak memory (MB)", color="#c0392b")
     right.set_ylim(bottom=0)
-    for xi, yi in zip(x, y, strict=True):
-        left.annotate(f"{yi:,.0f}" if yi >= 10 else f"{yi:.2f}", (xi, yi),
-                      textcoords="offset points", xytext=(4, 6), fontsize=8)
+    handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    left.legend(handles=handles, fontsize=7, loc="lower left" if rate else "upper left")
     left.set_title(f"{data['title']} (simulated cohort)", fontsize=10)
     fig.tight_layout()
     path = out / f"cost_{curve}.png"

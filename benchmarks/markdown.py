@@ -113,8 +113,8 @@ def cost_curves(curves: dict[str, Any]) -> list[str]:
     for name, data in curves.items():
         rate = data["rate"]
         lines += ["", f"### {data['title']}", "",
-                  f"{data['mode']} run of {data['measured_at']}, load average at start / end "
-                  f"{data['load_average_at_start']} / {data['load_average_at_end']}.", "",
+                  f"{data['mode']} run, finished {data['measured_at']}; load average at start / "
+                  f"end {data['load_average_at_start']} / {data['load_average_at_end']}.", "",
                   f"| {data['unit']} | seconds (CPU seconds) | "
                   f"{rate + ' (per CPU second) | ' if rate else ''}peak memory |",
                   f"|---:|---:|{'---:|' if rate else ''}---:|"]
