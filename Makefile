@@ -60,7 +60,8 @@ ELSEWHERE := data/raw/elsewhere.csv
 ELSEWHERE_N ?= 25000
 
 .PHONY: help env env-spark data calibration train evaluate promote predict predict-spark explain \
-	explain-spark report evaluate-levers evaluate-advice learning-curve serve notebooks bench mlflow-ui mlflow-server \
+	explain-spark report evaluate-levers evaluate-advice learning-curve serve notebooks bench bench-curves \
+	mlflow-ui mlflow-server \
 	mlflow-server-stop test test-unit test-system test-slow test-scale system-deps lint demo clean
 
 help: ## List every target with what it does
@@ -131,6 +132,10 @@ notebooks: $(STAMP) ## Execute the notebooks top to bottom into reports/notebook
 
 bench: $(STAMP) ## Measure every speed figure against raw LightGBM -> benchmarks/results.{json,md} (QUICK=1: smoke run)
 	$(RUN) python -m benchmarks.run $(if $(QUICK),--quick,)
+
+CURVES ?= train,predict,explain
+bench-curves: $(STAMP) ## Cost curves: training 5k-1M rows, scoring 10k/1M, explaining 100/10k (CURVES=train,predict,explain; long)
+	$(RUN) python -m benchmarks.cost_curves --only $(CURVES)
 
 mlflow-ui: $(STAMP) ## Browse runs and the registry at http://127.0.0.1:$(MLFLOW_PORT)
 	$(RUN) mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(MLFLOW_PORT)

@@ -95,6 +95,45 @@ def markdown(payload: dict[str, Any]) -> str:
     if payload["unavailable"]:
         lines += ["", "## Not measured", ""]
         lines += [f"- `{k}`: {v}" for k, v in payload["unavailable"].items()]
+    lines += cost_curves(payload.get("cost_curves", {}))
     lines += ["", "## Versions", "",
               ", ".join(f"{k} {v}" for k, v in payload["versions"].items() if v), ""]
     return "\n".join(lines)
+
+
+def cost_curves(curves: dict[str, Any]) -> list[str]:
+    """The cost-curves section (``python -m benchmarks.cost_curves``): a table and a plot each."""
+    if not curves:
+        return []
+    lines = ["", "## Cost curves (simulated cohort)", "",
+             "Measured by `make bench-curves` (`benchmarks/cost_curves.py`): each point in its own "
+             "child process, so its peak memory (peak resident set, reading the rows included) "
+             "is its own. Time is the work alone (model load and file read excluded); CPU seconds "
+             "beside it, as the machine is shared (the wall clock includes waiting for a core)."]
+    for name, data in curves.items():
+        rate = data["rate"]
+        lines += ["", f"### {data['title']}", "",
+                  f"{data['mode']} run, finished {data['measured_at']}; load average at start / "
+                  f"end {data['load_average_at_start']} / {data['load_average_at_end']}.", "",
+                  f"| {data['unit']} | seconds (CPU seconds) | "
+                  f"{rate + ' (per CPU second) | ' if rate else ''}peak memory |",
+                  f"|---:|---:|{'---:|' if rate else ''}---:|"]
+        for p in data["points"]:
+            per_s = (f" {_fmt(p['per_s'], rate)} ({_fmt(p['per_cpu_s'], rate)}) |"
+                     if rate else "")
+            lines.append(f"| {p['n']:,} | {p['seconds']:,.2f} ({p['cpu_seconds']:,.2f}) |{per_s} "
+                         f"{p['peak_rss_mb']:,.0f} MB |")
+        lines += ["", f"![{data['title']}](cost_{name}.png)"]
+    return lines
+
+
+def with_cost_curves(page: str, curves: dict[str, Any]) -> str:
+    """``page`` (a results.md) with its cost-curves section replaced, or added before the
+    versions."""
+    start = page.find("\n## Cost curves")
+    if start >= 0:
+        end = page.find("\n## ", start + 1)
+        page = page[:start] + (page[end:] if end >= 0 else "\n")
+    section = "\n".join(cost_curves(curves)) + "\n"
+    at = page.find("\n## Versions")
+    return page[:at] + section + page[at:] if at >= 0 else page.rstrip("\n") + section

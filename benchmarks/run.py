@@ -194,6 +194,10 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
     }
     _clean_nan(payload)
     payload["figures"] = {k: payload[k] for k in FIGURES}
+    # The cost curves are measured apart (benchmarks/cost_curves.py, much longer): shown as they are
+    curves = DEFAULT_OUT / "cost_curves.json"
+    if curves.exists():
+        payload["cost_curves"] = json.loads(curves.read_text(encoding="utf-8"))
     (out / "results.json").write_text(json.dumps(payload, indent=1, allow_nan=False,
                                                  default=_json_default), encoding="utf-8")
     (out / "results.md").write_text(markdown(payload), encoding="utf-8")

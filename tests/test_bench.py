@@ -129,3 +129,44 @@ def test_the_benchmark_stopped_every_server_it_started(quick_results: dict[str, 
     for server in servers:
         with pytest.raises(ProcessLookupError):
             os.killpg(server["pid"], 0)  # no process left in the server's own group
+
+
+# -- cost curves (benchmarks/cost_curves.py) ----------------------------------------------------
+
+def _curve(n_points: int) -> dict[str, object]:
+    return {"points": [{"n": 10 ** (k + 2), "seconds": 1.5 * (k + 1), "cpu_seconds": 1.0 * (k + 1),
+                        "peak_rss_mb": 100.0 * (k + 1), "per_s": 10.0 ** (k + 2) / (1.5 * (k + 1)),
+                        "per_cpu_s": 10.0 ** (k + 2) / (k + 1)} for k in range(n_points)],
+            "unit": "rows", "rate": "rows/s", "title": "Batch scoring", "mode": "full",
+            "measured_at": "2026-12-03 04:00:00 +0000", "load_average_at_start": [1.0, 1.0, 1.0],
+            "load_average_at_end": [2.0, 1.0, 1.0], "seconds": 9.0}
+
+
+def test_the_cost_curves_section_is_replaced_in_results_md_not_repeated() -> None:
+    from benchmarks.markdown import with_cost_curves
+
+    page = "# ssi-model benchmarks\n\n| figure |\n\n## Versions\n\nlightgbm 4.7.0\n"
+    once = with_cost_curves(page, {"predict": _curve(1)})
+    twice = with_cost_curves(once, {"predict": _curve(2)})
+    assert twice.count("## Cost curves") == 1 and twice.index("## Cost curves") < twice.index(
+        "## Versions")
+    assert "| 100 | 1.50 (1.00) | 66.7 (100) | 100 MB |" in twice
+    assert "| 1,000 | 3.00 (2.00) | 333 (500) | 200 MB |" in twice
+    assert "![Batch scoring](cost_predict.png)\n\n## Versions" in twice
+    assert twice.endswith("lightgbm 4.7.0\n")
+
+
+def test_a_cost_curve_point_measures_its_own_peak_memory_not_its_parents() -> None:
+    """ru_maxrss survives exec on Linux (a child reports at least its parent's peak); the
+    points read VmHWM, which a new process starts afresh."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("VmHWM is Linux's")
+    import numpy as np
+    from benchmarks.cost_curves import _peak_mb
+
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MB resident in this process
+    child = subprocess.run(
+        [sys.executable, "-c", "from benchmarks.cost_curves import _peak_mb; print(_peak_mb())"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert _peak_mb() > 400 and float(child.stdout) < 300
+    del ballast

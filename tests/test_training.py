@@ -22,7 +22,7 @@ from ssi_model.model.train import fit_estimator, holdout_mask
 from ssi_model.settings import Settings
 from ssi_model.simulator import simulate_cohort
 from ssi_model.tracking.batch import predict_frame
-from ssi_model.tracking.registry import Registry, load_estimator
+from ssi_model.tracking.registry import MODEL_ARTIFACT, Registry, load_estimator
 from ssi_model.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +104,11 @@ def test_a_run_logs_config_fingerprint_metrics_plots_and_model(trained) -> None:
     version = client.get_model_version("ssi-estimator", trained.model_version)
     assert version.run_id == trained.run_id
     info = mlflow.models.get_model_info(f"models:/ssi-estimator/{trained.model_version}")
-    assert info.signature is not None
-    assert "posts_90d" in info.signature.inputs.input_names()
+    assert info.signature is not None  # the outputs; the pyfunc reads its own input
+    assert info.signature.outputs.input_names() == PREDICTION_COLUMNS
+    example = mlflow.artifacts.download_artifacts(
+        run_id=trained.run_id, artifact_path=f"{MODEL_ARTIFACT}/input_example.json")
+    assert "posts_90d" in json.loads(Path(example).read_text(encoding="utf-8"))["columns"]
 
 
 def test_quarantined_rows_are_logged_not_trained_on(trained) -> None:  # type: ignore[no-untyped-def]

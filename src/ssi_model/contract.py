@@ -103,7 +103,7 @@ class Rule:
             _day_text(self.bound) if self.scope == "date" else _fmt(self.bound or 0.0))
         return f"{self.column} {self.op} {right}"
 
-    @property
+    @cached_property  # read per rule and record: every request's profiles are checked
     def columns(self) -> tuple[str, ...]:
         if self.scope == "label_sum":
             return (*PILLAR_LABELS.values(), TOTAL_LABEL)
@@ -442,7 +442,9 @@ class Contract:
         vals = dict(values)
         today_n = _day_number(today or date.today())
         for rule in rules:
-            if not all(c in vals for c in rule.columns):
+            columns = rule.columns
+            if columns[0] not in vals or (len(columns) > 1
+                                          and not all(c in vals for c in columns)):
                 continue
             a = vals[rule.column]
             if rule.scope == "label_sum":
@@ -534,13 +536,22 @@ class Contract:
                         rule, float(a[i]), b if np.ndim(b) == 0 else float(b[i])))
         return found
 
+    @cached_property
+    def _rules_reading(self) -> dict[frozenset[str], tuple[Rule, ...]]:
+        """The rules that read any of a set of columns, per set asked for (``rows_ok``)."""
+        return {}
+
     def rows_ok(self, values: Mapping[str, np.ndarray], columns: set[str], *,
                 today: date | None = None) -> np.ndarray:
         """Where the rules that read any of ``columns`` all hold (float arrays, NaN unknown).
 
         For code that changes values (levers): no messages, just the verdict per row.
         """
-        rules = tuple(r for r in self.rules if columns.intersection(r.columns))
+        key = frozenset(columns)
+        rules = self._rules_reading.get(key)
+        if rules is None:  # a lever asks for the same columns once per member: select once
+            rules = self._rules_reading[key] = tuple(
+                r for r in self.rules if key.intersection(r.columns))
         n = len(values[next(iter(columns))])
         ok = np.ones(n, dtype=bool)
         with np.errstate(invalid="ignore"):

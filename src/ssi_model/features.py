@@ -414,8 +414,9 @@ class PillarFeatureBuilder(TransformerMixin, BaseEstimator):
         Every scoring path comes here: ``transform`` (frames), the estimator's ``predict``
         (frames, records, batches) and the explanations (a member with its lever variants).
         """
-        check_is_fitted(self)
-        plan = self._plan
+        if "_plan" not in self.__dict__:  # scikit-learn's own error; its check costs 20 µs
+            check_is_fitted(self)
+        plan: _Plan = self._plan
         n = len(batch)
         inputs = np.empty((len(plan.input_columns) + 1, n))
         inputs[-1] = 0.0  # the padding row the plan's index arrays point at

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, Literal
 
@@ -55,9 +55,18 @@ class LeverSpec:
     def primary(self) -> str:
         return self.changes[0].column
 
-    @property
+    # Computed once per lever: an explanation asks for them per member, variant and bundle.
+
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.column for c in self.changes))
+
+    @cached_property
+    def reads(self) -> frozenset[str]:
+        """The columns its changes read (their own, the sources they follow or copy, rates)."""
+        changes = self.changes
+        return frozenset({ch.column for ch in changes} | {ch.of for ch in changes if ch.of}
+                         | {r for ch in changes for r in (ch.rate_of or ())})
 
     def effort_per_week(self, window_weeks: int) -> float:
         return self.effort_minutes / window_weeks if self.one_off else self.effort_minutes
@@ -205,9 +214,7 @@ def apply_lever(lever: LeverSpec, table: ProfileBatch,
         with np.errstate(invalid="ignore"):
             ok &= table[column] >= minimum
 
-    before = {c: table[c].copy() for c in {ch.column for ch in lever.changes}
-              | {ch.of for ch in lever.changes if ch.of}
-              | {r for ch in lever.changes for r in (ch.rate_of or ())}}
+    before = {c: table[c].copy() for c in lever.reads}
     new: dict[str, np.ndarray] = {}
     for k, change in enumerate(lever.changes):
         current = new.get(change.column, before[change.column])

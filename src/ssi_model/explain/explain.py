@@ -86,13 +86,13 @@ def _explain_chunk(
     peer = peer_table(estimator, table, keys)
     variants = lever_variants(table, catalogue)
     # One feature matrix and one pass of the four boosters for the members, their peer profiles
-    # and every lever variant; SHAP values for the members and peers only.
+    # and every lever variant; SHAP values for the members and (unless remembered) the peers.
     x = estimator.builder.features(ProfileBatch.concat([table, peer, variants.rows]))
     scored = estimator.predict_matrix(x)
     base, peer_pred = scored[:n], scored[n:2 * n]
     gains = scored[2 * n:] - base[variants.member]
-    drivers = pillar_drivers(estimator, table, peer, estimator.contribution_arrays(x[:2 * n]),
-                             base, peer_pred, top_drivers)
+    contributions = estimator.member_contribution_arrays(x[:n], x[n:2 * n])
+    drivers = pillar_drivers(estimator, table, peer, contributions, base, peer_pred, top_drivers)
     predictions = estimator.predictions(table, base).to_records()
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes

@@ -53,18 +53,18 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     """
     bundles = []
     total = gains.sum(axis=1)
+    primary = [lever.primary for lever in catalogue.levers]
+    effort = [lever.effort_per_week(catalogue.window_weeks) for lever in catalogue.levers]
     for i in range(n):
         rows = np.flatnonzero((variants.member == i) & (total > MIN_GAIN))
         best = rows[np.argsort(-total[rows], kind="stable")][:size]
         ids = [int(variants.lever[r]) for r in best]
         for k in range(1, max_levers + 1):
             for combo in itertools.combinations(ids, k):
-                specs = [catalogue.levers[c] for c in combo]
-                primaries = {s.primary for s in specs}
-                if len(primaries) < k:
+                if len({primary[c] for c in combo}) < k:
                     continue  # two levers on the same behaviour are alternatives, not a bundle
-                effort = sum(s.effort_per_week(catalogue.window_weeks) for s in specs)
-                bundles.append(Bundle(member=i, levers=combo, effort=effort))
+                bundles.append(Bundle(member=i, levers=combo,
+                                      effort=sum(effort[c] for c in combo)))
     return bundles
 
 
@@ -85,8 +85,12 @@ def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray
             valid[rows] &= ok[rows]
     after = estimator.predict_pillars(work)
     changes = []
+    columns: dict[tuple[int, ...], tuple[str, ...]] = {}  # per lever combination, in order
     for k, b in enumerate(bundles):
-        cols = dict.fromkeys(c for j in b.levers for c in catalogue.levers[j].columns)
+        cols = columns.get(b.levers)
+        if cols is None:
+            cols = columns[b.levers] = tuple(dict.fromkeys(
+                c for j in b.levers for c in catalogue.levers[j].columns))
         changes.append({c: as_value(c, work[c][k]) for c in cols})
     return BundleScores(gain=after - base[member], valid=valid, changes=changes)
 

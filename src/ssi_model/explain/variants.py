@@ -30,11 +30,15 @@ class LeverVariants:
     changes: list[dict[str, Value]]  # (m,) the changed values
 
 
+_KINDS = {c.name: c.kind for c in CONTRACT.columns}  # read per changed value: one lookup
+
+
 def as_value(column: str, value: float) -> Value:
     """A table value as the contract column's Python type (the documents' ``changes``)."""
-    if CONTRACT[column].kind == "bool":
+    kind = _KINDS[column]
+    if kind == "bool":
         return bool(value)
-    return int(value) if CONTRACT[column].kind == "int" else float(value)
+    return int(value) if kind == "int" else float(value)
 
 
 def lever_variants(table: ProfileBatch, catalogue: Catalogue) -> LeverVariants:

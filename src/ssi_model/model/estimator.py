@@ -36,6 +36,8 @@ _TARGETS = (TOTAL, *PILLARS)
 FAST_ROWS = 4
 """Up to this many rows go through LightGBM's single-row fast path (about 26 µs a row against
 65 µs of set-up for ``Booster.predict``; the two cross near 6 rows on these machines)."""
+PEER_CACHE_ROWS = 20_000
+"""Peer profiles whose SHAP values an estimator remembers (about 1 KB each)."""
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | ProfileBatch
 
 
@@ -178,6 +180,31 @@ class SSIEstimator:
                                                num_threads=1)
             out[p] = np.asarray(contrib)  # dense input: always one (n, block + 1) array
         return out
+
+    def member_contribution_arrays(self, members: np.ndarray,
+                                   peers: np.ndarray) -> dict[str, np.ndarray]:
+        """``contribution_arrays`` of the members' rows then their peer profiles' rows, in one
+        LightGBM call per pillar; a peer row is computed once per model and then remembered.
+
+        A peer profile is a member's context with the peer group's median behaviour, so it stays
+        the same while the member changes behaviour (a form re-explained as the member types)
+        and is shared by members of one group and context. SHAP is the dearest part of an
+        explanation; LightGBM scores each row on its own, so a remembered row's values are the
+        ones a new call would give. At most ``PEER_CACHE_ROWS`` rows are kept (then the memory
+        starts over).
+        """
+        cache: dict[bytes, dict[str, np.ndarray]] = self.__dict__.setdefault("_peer_shap", {})
+        keys = [row.tobytes() for row in np.ascontiguousarray(peers, dtype=float)]
+        if len(cache) + len(keys) > PEER_CACHE_ROWS:
+            cache.clear()
+        new = [k for k in dict.fromkeys(keys) if k not in cache]
+        fresh = np.frombuffer(b"".join(new), dtype=float).reshape(len(new), peers.shape[1])
+        n = len(members)
+        arrays = self.contribution_arrays(np.vstack([members, fresh]))
+        for i, key in enumerate(new):
+            cache[key] = {p: a[n + i] for p, a in arrays.items()}
+        return {p: np.vstack([a[:n], *[cache[k][p] for k in keys]]) if keys else a[:n]
+                for p, a in arrays.items()}
 
     def contributions(self, features: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """Per pillar, SHAP values (tree path-dependent, from LightGBM) per feature + ``base``."""

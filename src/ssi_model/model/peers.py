@@ -58,10 +58,18 @@ class PeerStats:
     def top_pct(self, industry: object, total: np.ndarray | float) -> np.ndarray:
         """Estimated 'Top X %' in the industry: the share of that industry scoring higher."""
         key = ALL if _missing(industry) else str(industry)
-        q = np.asarray(self.industry_quantiles.get(key, self.industry_quantiles[ALL]))
-        levels = np.linspace(0, 100, len(q))
+        q, levels = self._quantiles(key if key in self.industry_quantiles else ALL)
         below = np.interp(np.asarray(total, dtype=float), q, levels, left=0.0, right=100.0)
         return np.clip(100.0 - below, 0.5, 100.0).round(1)
+
+    def _quantiles(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """An industry's quantiles and their levels as arrays, made once (per request before)."""
+        cache: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault(
+            "_quantile_arrays", {})
+        if key not in cache:
+            q = np.asarray(self.industry_quantiles[key])
+            cache[key] = q, np.linspace(0, 100, len(q))
+        return cache[key]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -1,4 +1,4 @@
-"""Batch scoring in chunks (progress reported per chunk), and the pyfunc's input typing."""
+"""Batch scoring in chunks (progress reported per chunk), and rows as plain JSON-ready columns."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ class Predicts(Protocol):
 
 def to_model_input(rows: pd.DataFrame) -> pd.DataFrame:
     """Contract rows, typed or as a client read them (int64, float64 with NaN, Int64, boolean,
-    category, strings), → plain dtypes: float64 with NaN for numbers, object with None else."""
+    category, strings), → plain dtypes: float64 with NaN for numbers, object with None else.
+
+    For the model's input example and for clients that post records to ``mlflow models serve``;
+    scoring itself reads any of those forms directly (``ProfileBatch.from_frame``)."""
     cols = [c for c in CONTRACT.input_columns if c in rows.columns and c != "snapshot_date"]
     out = {}
     for c in cols:
@@ -40,12 +43,12 @@ def predict_frame(
 ) -> pd.DataFrame:
     parts: list[pd.DataFrame] = []
     for start in range(0, len(rows), chunk_size):
-        chunk = to_model_input(rows.iloc[start:start + chunk_size])
+        chunk = rows.iloc[start:start + chunk_size]  # read by the model as it is: no copy
         parts.append(_as_frame(model.predict(chunk)))
         if advance:
             advance(len(chunk))
     if not parts:
-        return _as_frame(model.predict(to_model_input(rows)))
+        return _as_frame(model.predict(rows))
     return pd.concat(parts, ignore_index=True)
 
 

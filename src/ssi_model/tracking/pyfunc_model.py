@@ -6,7 +6,8 @@ the CLI and the API load the estimator folder directly (``Registry.load``).
 Its artifact ``estimator`` is the folder SSIEstimator.save writes (native LightGBM text boosters
 and a JSON bundle); ``predict`` takes contract rows as a client reads them (a CSV through pandas:
 int64, or float64 where a cell is blank; Parquet: Int64, boolean, category) and returns the
-prediction table.
+prediction table. The model has no input schema (``runs.model_signature`` says why): the rows go
+to the estimator as they are, which reads them by the contract (``ProfileBatch.from_frame``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from ssi_model.model.estimator import SSIEstimator
-from ssi_model.tracking.batch import to_model_input
 
 
 class SSIPyfuncModel(PythonModel):
@@ -29,8 +29,10 @@ class SSIPyfuncModel(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
     ) -> pd.DataFrame:
-        # The signature declares the inputs `any`: the contract's kinds are applied here.
-        return self.estimator.predict(to_model_input(pd.DataFrame(model_input))).to_frame()
+        rows = pd.DataFrame(model_input)
+        if "member_id" not in rows.columns:
+            raise ValueError("the input has no member_id column: every contract row needs one")
+        return self.estimator.predict(rows).to_frame()
 
 
 mlflow.models.set_model(SSIPyfuncModel())

@@ -385,8 +385,10 @@ def score(spark: SparkSession, clean: DataFrame, model_folder: str) -> DataFrame
     from mlflow.models import Model
     from pyspark.sql import functions as F
 
+    # Models logged before the pyfunc read its own input declared their input columns
     signature = Model.load(model_folder).signature
-    names = signature.inputs.input_names() if signature is not None else INPUTS
+    declared = signature.inputs if signature is not None else None
+    names = declared.input_names() if declared is not None else INPUTS
     inputs = [c for c in names if c in clean.columns]
     udf = mlflow.pyfunc.spark_udf(spark, model_folder, result_type=result_type(),
                                   env_manager="local")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from ssi_model.api import responses
@@ -35,11 +35,14 @@ def explain(served: ServedModel, profiles: Sequence[BaseModel],
     response_model=ExplainResponse,
     summary="Drivers, levers with estimated gains, and a plan, per profile",
 )
-def explain_profiles(body: ExplainRequest, served: ServedModelDep) -> ExplainResponse:
+def explain_profiles(body: ExplainRequest, served: ServedModelDep) -> Response:
     # def, not async: SHAP values and lever re-scoring take milliseconds per profile, so they
     # run in the thread pool and do not hold up the event loop.
-    return ExplainResponse(model=model_ref(served),
-                           explanations=explain(served, body.profiles, body))
+    answer = ExplainResponse(model=model_ref(served),
+                             explanations=explain(served, body.profiles, body))
+    # Serialised once, as /v1/predict does: FastAPI would dump the documents to dicts and
+    # validate them again against the response model first (a millisecond a profile).
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post(
