@@ -135,7 +135,7 @@ class _PillarData:
         return _train_booster(cand.params, self.x[self.rows], self.y[self.rows], self.cats,
                               rounds, init=self.start(cand, self.rows))
 
-    def cross_validate(self, cand: _Candidate, m: Any) -> _CV:
+    def cross_validate(self, cand: _Candidate, m: Any, bar: Any = None) -> _CV:
         oof = np.full(len(self.rows), np.nan)
         added = []
         held_pos = {r: i for i, r in enumerate(self.rows)}
@@ -150,6 +150,8 @@ class _PillarData:
             added.append(max(1, best - base))
             oof[[held_pos[r] for r in held_rows]] = booster.predict(self.x[held_rows],
                                                                     num_iteration=best)
+            if bar is not None:
+                bar.advance()
         mae = float(np.mean(np.abs(np.clip(oof, 0.0, CONTRACT.pillar_max) - self.y[self.rows])))
         return _CV(oof=oof, added=added, mae=mae)
 
@@ -194,9 +196,8 @@ def _choose(data: _PillarData, configured: list[_Candidate], config: ExperimentC
     tried: list[tuple[_Candidate, _CV]] = []
 
     def run(cand: _Candidate) -> float:
-        cv = data.cross_validate(cand, m)
+        cv = data.cross_validate(cand, m, bar)
         tried.append((cand, cv))
-        bar.advance()
         return cv.mae
 
     for cand in configured:
@@ -244,9 +245,11 @@ def fit_estimator(
     best_rounds: dict[str, list[int]] = {}
     choices: dict[str, dict[str, Any]] = {}
     candidates: dict[str, list[dict[str, Any]]] = {}
-    per_pillar = len(_candidates(config, {}, prior is not None)) + config.search.trials
-    # Every candidate's cross-validation and the final booster of each pillar: the steps of a fit.
-    with task("train", total=len(PILLARS) * (per_pillar + 1), unit="fits") as bar:
+    candidates_per_pillar = (len(_candidates(config, {}, prior is not None))
+                             + config.search.trials)
+    # Every fold booster of every candidate and the final booster of each pillar.
+    with task("train", total=len(PILLARS) * (candidates_per_pillar * m.cv_folds + 1),
+              unit="boosters") as bar:
         for j, pillar in enumerate(PILLARS):
             block = builder.feature_blocks_[pillar]
             data = _pillar_data(pillar, x_all[:, [pos[f] for f in block]],
