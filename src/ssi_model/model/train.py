@@ -89,6 +89,30 @@ def _train_booster(params: dict[str, Any], x: np.ndarray, y: np.ndarray, cats: l
 
 
 @dataclass(frozen=True)
+class _Design:
+    """Labelled rows as the boosters read them: features, labels and members as integer codes
+    (GroupKFold compares groups with np.isin, which is slow on strings)."""
+
+    builder: PillarFeatureBuilder
+    x: np.ndarray
+    labels: pd.DataFrame
+    members: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, config: ExperimentConfig) -> _Design:
+        builder = make_builder(config.features.exclude)
+        return cls(builder=builder, x=builder.transform(rows).to_numpy(dtype=float),
+                   labels=labels_frame(rows),
+                   members=pd.factorize(rows["member_id"].astype(str))[0])
+
+    def block(self, pillar: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The pillar's feature names, its columns of the feature matrix and its labels."""
+        names = self.builder.feature_blocks_[pillar]
+        pos = {n: i for i, n in enumerate(self.builder.feature_names_out_)}
+        return names, self.x[:, [pos[f] for f in names]], self.labels[pillar].to_numpy()
+
+
+@dataclass(frozen=True)
 class _Candidate:
     """A way to fit one pillar: its LightGBM parameters, and ``shrink`` when it starts from the
     prior (rescaled with that shrink, see ``PriorModel.rescaled``), None from scratch."""
@@ -138,7 +162,6 @@ class _PillarData:
     def cross_validate(self, cand: _Candidate, m: Any, bar: Any = None) -> _CV:
         oof = np.full(len(self.rows), np.nan)
         added = []
-        held_pos = {r: i for i, r in enumerate(self.rows)}
         for fit_rows, valid_rows, held_rows in self.folds:
             init = self.start(cand, fit_rows)
             booster = _train_booster(cand.params, self.x[fit_rows], self.y[fit_rows], self.cats,
@@ -148,8 +171,9 @@ class _PillarData:
             best = int(booster.best_iteration or booster.current_iteration())
             base = 0 if init is None else int(init.current_iteration())
             added.append(max(1, best - base))
-            oof[[held_pos[r] for r in held_rows]] = booster.predict(self.x[held_rows],
-                                                                    num_iteration=best)
+            # ``rows`` is sorted (np.flatnonzero), so each held-out row's place is a search
+            oof[np.searchsorted(self.rows, held_rows)] = booster.predict(self.x[held_rows],
+                                                                         num_iteration=best)
             if bar is not None:
                 bar.advance()
         mae = float(np.mean(np.abs(np.clip(oof, 0.0, CONTRACT.pillar_max) - self.y[self.rows])))
@@ -228,17 +252,11 @@ def fit_estimator(
     from the prior's booster and fit the labels on top of its predictions.
     """
     say = progress or (lambda _msg: None)
-    builder = make_builder(config.features.exclude)
-    features = builder.transform(train)
-    x_all = features.to_numpy(dtype=float)
-    labels = labels_frame(train)
-    names = list(builder.feature_names_out_)
-    pos = {n: i for i, n in enumerate(names)}
+    design = _Design.of(train, config)
+    builder, labels = design.builder, design.labels
     m = config.model
     if prior is not None:
         prior.check_blocks(builder.feature_blocks_)
-    # Integer codes: GroupKFold compares groups with np.isin, which is slow on strings.
-    members = pd.factorize(train["member_id"].astype(str))[0]
 
     oof = np.full((len(train), len(PILLARS)), np.nan)
     boosters: dict[str, lgb.Booster] = {}
@@ -251,10 +269,9 @@ def fit_estimator(
     with task("train", total=len(PILLARS) * (candidates_per_pillar * m.cv_folds + 1),
               unit="boosters") as bar:
         for j, pillar in enumerate(PILLARS):
-            block = builder.feature_blocks_[pillar]
-            data = _pillar_data(pillar, x_all[:, [pos[f] for f in block]],
-                                labels[pillar].to_numpy(), _categorical(block, builder), members,
-                                m, config.seed, prior)
+            block, x, y = design.block(pillar)
+            data = _pillar_data(pillar, x, y, _categorical(block, builder), design.members, m,
+                                config.seed, prior)
             configured = _candidates(config, _lgb_params(config, pillar, block, builder),
                                      prior is not None)
             chosen, cv, candidates[pillar] = _choose(data, configured, config, pillar, bar)
@@ -309,21 +326,15 @@ def fit_prior(rows: pd.DataFrame, config: ExperimentConfig, *, source: str,
     """A prior from labelled rows (typically a simulated cohort): per pillar, one booster with the
     experiment's ``model.params``, its rounds chosen by early stopping on a group split, and cut
     at the best round."""
-    builder = make_builder(config.features.exclude)
-    x_all = builder.transform(rows).to_numpy(dtype=float)
-    labels = labels_frame(rows)
-    pos = {n: i for i, n in enumerate(builder.feature_names_out_)}
-    members = pd.factorize(rows["member_id"].astype(str))[0]
-    m = config.model
+    design = _Design.of(rows, config)
+    builder, m = design.builder, config.model
     boosters = {}
     with task("prior", total=len(PILLARS), unit="boosters") as bar:
         for pillar in PILLARS:
-            block = builder.feature_blocks_[pillar]
-            x = x_all[:, [pos[f] for f in block]]
-            y = labels[pillar].to_numpy()
+            block, x, y = design.block(pillar)
             known = np.flatnonzero(~np.isnan(y))
             split = GroupShuffleSplit(1, test_size=m.validation_share, random_state=config.seed)
-            fit_idx, valid_idx = next(split.split(known, groups=members[known]))
+            fit_idx, valid_idx = next(split.split(known, groups=design.members[known]))
             fit_rows, valid_rows = known[fit_idx], known[valid_idx]
             booster = _train_booster(_lgb_params(config, pillar, block, builder), x[fit_rows],
                                      y[fit_rows], _categorical(block, builder),
