@@ -23,6 +23,8 @@ from ssi_model.batch import ProfileBatch
 from ssi_model.contract import (
     CONTRACT,
     FALSE_WORDS,
+    PILLAR_LABELS,
+    TOTAL_LABEL,
     TRUE_WORDS,
     CellError,
     Violation,
@@ -171,6 +173,23 @@ def test_every_surface_gives_the_same_verdict_and_reasons(row: dict[str, str | N
     assert not CONTRACT.check_row(kept)
     assert {v.column for v in numeric_broken} <= set(numbers) - set(kept)
     assert len(warnings) == len(set(numbers) - set(kept))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=raw_rows(), labels=st.lists(st.one_of(st.none(), st.floats(-2, 27)), min_size=5,
+                                       max_size=5))
+def test_the_compiled_verdict_is_the_rule_walk(row: dict[str, str | None],
+                                               labels: list[float | None]) -> None:
+    """check_row asks the compiled verdict first and walks the rules only when it says broken:
+    both must agree on every record, labels and their sum included."""
+    record, faults = _parse(row)
+    if faults:
+        return
+    record.update(zip([*PILLAR_LABELS.values(), TOTAL_LABEL], labels, strict=True))
+    values = CONTRACT._row_values(record)
+    walked = any(bool(broken) for _, broken, _, _ in
+                 CONTRACT._evaluate(values, CONTRACT.rules, TODAY))
+    assert CONTRACT._verdict.any_broken(values, TODAY) == walked
 
 
 def _rule_columns(v: Violation) -> tuple[str, ...]:

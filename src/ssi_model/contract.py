@@ -153,6 +153,72 @@ def _blank(values: Any, broken: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class _RuleVerdict:
+    """Every rule of the contract compiled into index arrays: whether one record breaks any rule,
+    in a few numpy calls instead of a Python step per rule (``Contract.check_row`` asks this
+    first; only a record that breaks something is walked rule by rule for the messages).
+
+    Each rule is ``v[a] < v[b]`` on one vector (``a >= b`` broken; ``a <= b`` is the same with
+    the slots swapped): the record's values (NaN unknown), then today's day number, then the
+    rules' constant bounds. A comparison with NaN is False, so an unknown or absent value breaks
+    nothing, as in ``Contract._evaluate``. That walk blanks a value outside its range for the
+    rules after it; one pass judges every rule on the values as given, which is the same
+    verdict: a record with a broken range is broken either way, and one without is not blanked.
+    """
+
+    slots: Mapping[str, int]  # column -> position in the value vector
+    template: np.ndarray  # the vector before a record's values: NaN, today (unset), bounds
+    today: int  # today's slot
+    a: np.ndarray  # broken where v[a] < v[b]
+    b: np.ndarray
+    labels: np.ndarray  # the pillar labels' slots (the label sum rule)
+    total: int  # the total label's slot, or -1 without a label sum rule
+    tolerance: float
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...], columns: tuple[str, ...]) -> _RuleVerdict:
+        slots = {name: i for i, name in enumerate(columns)}
+        today = len(columns)
+        constants: list[float] = []
+        pairs: list[tuple[int, int]] = []
+        total, labels, tolerance = -1, np.zeros(0, dtype=np.intp), 0.0
+        for rule in rules:
+            if rule.scope == "label_sum":
+                total = slots[rule.column]
+                labels = np.array([slots[c] for c in PILLAR_LABELS.values()], dtype=np.intp)
+                tolerance = (rule.bound or 0.0) + 1e-9
+                continue
+            if rule.other == "today":
+                b = today
+            elif rule.other is not None:
+                b = slots[rule.other]
+            else:
+                constants.append(float(rule.bound))  # type: ignore[arg-type]
+                b = today + len(constants)
+            a = slots[rule.column]
+            pairs.append((a, b) if rule.op == ">=" else (b, a))
+        template = np.full(today + 1 + len(constants), np.nan)
+        template[today + 1:] = constants
+        return cls(slots=slots, template=template, today=today,
+                   a=np.array([a for a, _ in pairs], dtype=np.intp),
+                   b=np.array([b for _, b in pairs], dtype=np.intp),
+                   labels=labels, total=total, tolerance=tolerance)
+
+    def any_broken(self, values: Mapping[str, float], today: date | None) -> bool:
+        """Whether ``values`` (column -> float, dates as day numbers) break any rule."""
+        v = self.template.copy()
+        slots = self.slots
+        for name, value in values.items():
+            v[slots[name]] = value
+        v[self.today] = _day_number(today or date.today())
+        if (v[self.a] < v[self.b]).any():
+            return True
+        if self.total >= 0:
+            return bool(abs(v[self.labels].sum() - v[self.total]) > self.tolerance)
+        return False
+
+
+@dataclass(frozen=True)
 class Column:
     """One contract column: its kind, group and valid range (bounds may name another column)."""
 
@@ -502,9 +568,16 @@ class Contract:
 
         A column absent from the record is unknown: its rules are not checked.
         """
+        values = self._row_values(record)
+        if not self._verdict.any_broken(values, today):  # the common case, in a few numpy calls
+            return []
         return [self._violation(rule, a, b)
-                for rule, broken, a, b in self._evaluate(self._row_values(record), self.rules,
-                                                         today) if broken]
+                for rule, broken, a, b in self._evaluate(values, self.rules, today) if broken]
+
+    @cached_property
+    def _verdict(self) -> _RuleVerdict:
+        return _RuleVerdict.of(self.rules, tuple(
+            c.name for c in self.columns if c.kind in ("int", "float", "date")))
 
     def frame_values(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The rule engine's view of a typed frame: float arrays (dates as day numbers)."""

@@ -114,10 +114,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.store.close()
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, registry: Registry | None = None, *,
+               fast_path: bool = True) -> FastAPI:
     """The API for these settings (default: from the environment, so
     ``uvicorn --factory ssi_model.api.app:create_app`` works too), serving the alias of
-    ``registry`` (default: the settings' registry)."""
+    ``registry`` (default: the settings' registry).
+
+    ``fast_path=False`` leaves every /v1/predict request to its FastAPI route (the tests compare
+    both ways; the answers are the same bytes).
+    """
     settings = settings or get_settings()
     registry = registry or Registry(settings)
     api_key = settings.ssi_api_key or None
@@ -135,6 +140,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.state.store = None  # opened in the lifespan
     app.state.store_error = None
     errors.install(app)
+    # Added first, so it runs inside the key check (the last middleware added runs first).
+    if fast_path:
+        app.add_middleware(predict.PredictFastPath, holder=app.state.holder)
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
     v1: dict[str, Any] = {"prefix": V1, "dependencies": [Depends(require_api_key)]}

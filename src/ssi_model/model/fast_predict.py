@@ -13,7 +13,6 @@ handle ``lightgbm.basic._LIB`` it loads anyway.
 from __future__ import annotations
 
 import ctypes
-import threading
 import weakref
 
 import lightgbm as lgb
@@ -26,28 +25,44 @@ __all__ = ["FastPredictor"]
 _PREDICT_NORMAL = 0
 _DTYPE_FLOAT64 = 1
 
+# Our own prototype of the scoring call, on our own handle to the library lightgbm has loaded
+# (dlopen of a loaded path gives the same library): with argtypes, ctypes passes the addresses
+# as plain ints, with no pointer object per call, and lightgbm's functions stay untouched.
+_FAST_LIB = ctypes.CDLL(_LIB._name)
+_PREDICT_ROW = _FAST_LIB.LGBM_BoosterPredictForMatSingleRowFast
+_PREDICT_ROW.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64),
+                         ctypes.c_void_p]
+_PREDICT_ROW.restype = ctypes.c_int
+
 
 def _free(handle: ctypes.c_void_p) -> None:
     _safe_call(_LIB.LGBM_FastConfigFree(handle))
 
 
 class FastPredictor:
-    """One booster's single-row fast path: ``predict_row(row) -> float``.
+    """One booster's single-row fast path.
 
     Created once per loaded booster (the FastConfig handle holds the prediction settings: normal
-    output, the booster's best iteration as ``Booster.predict`` uses it, one thread). Thread
-    safe: the output buffer is shared, so calls take a lock (about 0.1 µs uncontended; LightGBM
-    locks the booster's single-row predictor on its side as well).
+    output, the booster's best iteration as ``Booster.predict`` uses it, one thread). Each row's
+    value is written straight into the caller's array, so nothing is shared between calls and
+    threads may use one predictor at once (LightGBM locks the booster's single-row predictor
+    on its side).
     """
 
-    __slots__ = ("__weakref__", "_handle", "_lock", "_out", "_out_len", "_out_ptr", "booster",
-                 "num_feature")
+    __slots__ = ("__weakref__", "_handle", "booster", "num_feature")
 
     def __init__(self, booster: lgb.Booster) -> None:
         self.booster = booster  # the handle reads the booster's model: keep it alive
         self.num_feature = booster.num_feature()
         # Booster.predict(num_iteration=None) uses the best iteration when there is one
         iteration = booster.best_iteration if booster.best_iteration > 0 else -1
+        outputs = ctypes.c_int64(0)
+        _safe_call(_LIB.LGBM_BoosterCalcNumPredict(
+            booster._handle, ctypes.c_int(1), ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(0),
+            ctypes.c_int(iteration), ctypes.byref(outputs)))
+        if outputs.value != 1:  # each row is written as one double: a multiclass would overrun
+            raise ValueError(f"the fast path scores one output per row; this booster gives "
+                             f"{outputs.value}")
         self._handle = ctypes.c_void_p()
         _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
             booster._handle,
@@ -60,10 +75,22 @@ class FastPredictor:
             ctypes.byref(self._handle),
         ))
         weakref.finalize(self, _free, self._handle)
-        self._out = np.zeros(1)
-        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-        self._out_len = ctypes.c_int64(0)
-        self._lock = threading.Lock()
+
+    def predict_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Score each row of ``x`` (n, num_feature) into ``out``: a float64 array of n values,
+        which may be a strided view (a column of the caller's result)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.num_feature:
+            raise ValueError(f"rows must have {self.num_feature} values; got shape {x.shape}")
+        if out.dtype != np.float64 or out.shape != (len(x),) or not out.flags.writeable:
+            raise ValueError(f"out must be a writeable float64 array of {len(x)} values")
+        row, row_step = x.ctypes.data, x.strides[0]
+        at, at_step = out.ctypes.data, out.strides[0]
+        written = ctypes.c_int64(0)
+        for _ in range(len(x)):
+            _safe_call(_PREDICT_ROW(self._handle, row, ctypes.byref(written), at))
+            row += row_step
+            at += at_step
 
     def predict_row(self, row: np.ndarray) -> float:
         """The booster's prediction for one row: float64, C-contiguous, ``num_feature`` long
@@ -72,13 +99,12 @@ class FastPredictor:
                 or not row.flags.c_contiguous:
             raise ValueError(f"a row must be a contiguous float64 array of {self.num_feature} "
                              f"values; got {row.dtype} {row.shape}")
-        with self._lock:
-            _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                self._handle, ctypes.c_void_p(row.ctypes.data),
-                ctypes.byref(self._out_len), self._out_ptr))
-            return float(self._out[0])
+        out = np.empty(1)
+        self.predict_into(row[None, :], out)
+        return float(out[0])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Row by row over a (n, num_feature) matrix: for the few rows where set-up dominates."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        return np.array([self.predict_row(r) for r in x], dtype=np.float64)
+        out = np.empty(len(x))
+        self.predict_into(x, out)
+        return out
