@@ -35,6 +35,8 @@ def markdown(payload: dict[str, Any]) -> str:
         ("API /v1/predict, one profile, p50", "api_predict_p50_ms", "raw_single_predict_p50_ms",
          "api_predict_vs_raw_single"),
         ("API /v1/predict, p99", "api_predict_p99_ms", None, None),
+        ("… against the loopback HTTP floor (uvicorn answering a fixed body), p50",
+         "api_predict_p50_ms", "http_floor_p50_ms", "api_predict_vs_http_floor"),
         ("API /v1/explain, one profile, p50", "api_explain_p50_ms", "raw_single_explain_p50_ms",
          "api_explain_vs_raw_single"),
         ("API /v1/explain, p99", "api_explain_p99_ms", None, None),

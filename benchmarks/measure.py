@@ -333,6 +333,25 @@ def bench_api(setup: Setup, api: Server, results: Results) -> None:
            if generator == "wrk" else "asyncio httpx clients (wrk is not installed)"))
 
 
+def bench_http_floor(setup: Setup, floor: Server, results: Results) -> None:
+    """The API's single-profile requests, sent to a bare uvicorn app (``benchmarks.http_floor``)."""
+    from ssi_model.contract import CONTRACT
+
+    sizes = setup.sizes
+    pool = setup.clean.head(min(500, len(setup.clean)))
+    bodies = [json.dumps({"profiles": [profile]}).encode()
+              for profile in CONTRACT.to_records(pool, for_json=True)]
+    p50, _, errors, sent = sequential(floor.wait_ready(), "/v1/predict", bodies, sizes.requests,
+                                      sizes.repeats, sizes.request_seconds)
+    if errors == len(sent):
+        raise ServerError(f"every request to the HTTP floor failed: {tail(floor.log_path)}")
+    results.put("http_floor_p50_ms", median(p50), p50)
+    results.notes["http_floor"] = (
+        f"`python -m benchmarks.http_floor`: a bare ASGI app under uvicorn as the API runs it "
+        f"(httptools, uvloop, one worker), answering {len(sent)} of the same /v1/predict "
+        f"requests with a fixed body of a prediction's size, same client (failed: {errors})")
+
+
 def bench_mlflow_serve(setup: Setup, mlflow_serve: Server, results: Results) -> None:
     from ssi_model.tracking.batch import to_model_input
 

@@ -174,6 +174,13 @@ def api_server(store: Path, log_dir: Path, started: list[dict[str, Any]]) -> Ser
                   ["/ready"], log_dir, started)
 
 
+def floor_server(store: Path, log_dir: Path, started: list[dict[str, Any]]) -> Server:
+    """The loopback HTTP floor (``benchmarks.http_floor``): uvicorn as the API runs it, no work."""
+    port = free_port()
+    return Server("http-floor", [sys.executable, "-m", "benchmarks.http_floor", str(port)],
+                  server_env(store), port, ["/"], log_dir, started)
+
+
 def mlflow_server(model_uri: str, store: Path, log_dir: Path,
                   started: list[dict[str, Any]]) -> Server:
     port = free_port()

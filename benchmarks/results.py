@@ -34,6 +34,7 @@ FIGURES: dict[str, str] = {
     "mlflow_serve_predict_p50_ms": "ms",
     "mlflow_serve_predict_p99_ms": "ms",
     "raw_single_predict_p50_ms": "ms",
+    "http_floor_p50_ms": "ms",
     "raw_single_explain_p50_ms": "ms",
     "explain_single_p50_ms": "ms",
     "api_load_errors": "requests",
@@ -59,6 +60,8 @@ RATIOS: dict[str, tuple[str, str, str]] = {
     "mlflow_serve_vs_raw_single": ("mlflow_serve_predict_p50_ms", "raw_single_predict_p50_ms",
                                    "time"),
     "mlflow_serve_vs_api_predict": ("mlflow_serve_predict_p50_ms", "api_predict_p50_ms", "time"),
+    # how many times the bare transport (client, kernel, uvicorn) the API's answer takes
+    "api_predict_vs_http_floor": ("api_predict_p50_ms", "http_floor_p50_ms", "time"),
 }
 """How many times slower than raw LightGBM (or than the API) each figure is, in the same run."""
 API_KEYS = ["api_predict_p50_ms", "api_predict_p99_ms", "api_explain_p50_ms",

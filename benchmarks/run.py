@@ -32,7 +32,8 @@ Figures (``results.json``; every one is a number, or null with the reason in ``u
   process, one worker; ``mlflow_serve_predict_p50_ms`` / ``_p99_ms``: the same requests to
   ``mlflow models serve --env-manager local`` of the same registered version;
   ``raw_single_predict_p50_ms`` / ``raw_single_explain_p50_ms``: the raw boosters' calls for one
-  row in-process (the floor).
+  row in-process (the floor); ``http_floor_p50_ms``: the same /v1/predict requests answered by
+  a bare uvicorn app with a fixed body (``benchmarks/http_floor.py``), the transport's share.
 - ``api_load_errors``: failed requests while 32 concurrent connections (``wrk`` when installed,
   ``make system-deps``) post single profiles to
   ``/v1/predict`` for 30 s (also: requests, throughput and latency under load).
@@ -73,6 +74,7 @@ from benchmarks.measure import (
     bench_api,
     bench_batch_predict,
     bench_explain,
+    bench_http_floor,
     bench_mlflow_serve,
     bench_raw_single,
     bench_report,
@@ -80,7 +82,13 @@ from benchmarks.measure import (
     bench_training,
     bench_whatif,
 )
-from benchmarks.processes import Server, api_server, api_unavailable, mlflow_server
+from benchmarks.processes import (
+    Server,
+    api_server,
+    api_unavailable,
+    floor_server,
+    mlflow_server,
+)
 from benchmarks.results import (
     API_KEYS,
     FIGURES,
@@ -150,12 +158,17 @@ def run(sizes: Sizes, mode: str, out: Path, keep_store: bool) -> dict[str, Any]:
                 servers.append(api.start())
             else:
                 results.missing(API_KEYS, reason)
+            floor = floor_server(store, log_dir, started_servers)
+            servers.append(floor.start())
             mlflow_serve = mlflow_server(setup.model_uri, store, log_dir, started_servers)
             servers.append(mlflow_serve.start())
             if api is not None:
                 with section(results, API_KEYS, "API"):
                     bench_api(setup, api, results)
                 api.stop()
+            with section(results, ["http_floor_p50_ms"], "loopback HTTP floor"):
+                bench_http_floor(setup, floor, results)
+            floor.stop()
             with section(results, MLFLOW_SERVE_KEYS, "mlflow models serve"):
                 bench_mlflow_serve(setup, mlflow_serve, results)
         finally:
