@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssi_model.batch import ProfileBatch
-from ssi_model.explain.catalogue import Catalogue, apply_lever
+from ssi_model.explain.catalogue import Catalogue
 from ssi_model.explain.variants import MIN_GAIN, LeverVariants, Value, as_value
 from ssi_model.model.estimator import SSIEstimator
 
@@ -76,13 +76,10 @@ def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray
     member = np.array([b.member for b in bundles])
     work = table.take(member)
     valid = np.ones(len(bundles), dtype=bool)
-    for position in range(MAX_LEVERS):
+    for position in range(MAX_LEVERS):  # one engine call per position, each bundle its lever
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
                              for b in bundles])
-        for j in np.unique(lever_at[lever_at >= 0]):
-            rows = np.flatnonzero(lever_at == j)
-            ok = apply_lever(catalogue.levers[j], work, rows)
-            valid[rows] &= ok[rows]
+        valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
     after = estimator.predict_pillars(work)
     changes = []
     columns: dict[tuple[int, ...], tuple[str, ...]] = {}  # per lever combination, in order
