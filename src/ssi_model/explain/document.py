@@ -95,15 +95,17 @@ def budget_plan_doc(bundles: list[Bundle], scores: BundleScores, best: int | Non
                     catalogue: Catalogue) -> Plan | None:
     if best is None:
         return None
-    return plan_doc(bundles[best], scores.gain[best], scores.changes[best], base_total,
-                    budget_minutes, catalogue)
+    return plan_doc(bundles[best], scores.gain[best],
+                    scores.changes(best, bundles[best], catalogue), base_total, budget_minutes,
+                    catalogue)
 
 
 def target_doc(bundles: list[Bundle], scores: BundleScores, search: TargetSearch,
                base_total: float, target: float, catalogue: Catalogue) -> TargetPlan:
     k = search.bundle
     plan = (None if k is None else
-            plan_doc(bundles[k], scores.gain[k], scores.changes[k], base_total, None, catalogue))
+            plan_doc(bundles[k], scores.gain[k], scores.changes(k, bundles[k], catalogue),
+                     base_total, None, catalogue))
     return TargetPlan(target=target, reachable=search.reachable, plan=plan,
                       best_total=round(search.best_total, 2))
 

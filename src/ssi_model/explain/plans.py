@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,7 +34,22 @@ class BundleScores:
 
     gain: np.ndarray  # (b, 4) pillar gains over the member's own prediction
     valid: np.ndarray  # (b,) every lever of the bundle applied
-    changes: list[dict[str, Value]]  # (b,) the changed values
+    rows: ProfileBatch  # (b,) each member's row with its bundle applied
+
+    @cached_property
+    def total(self) -> np.ndarray:
+        """(b,) total gains (the pillars' in order, as ``gain[k].sum()`` adds them)."""
+        return self.gain.sum(axis=1)
+
+    @cached_property
+    def ranked_total(self) -> list[float]:
+        """The total gains rounded to 6 decimals (plans within rounding noise tie)."""
+        return np.round(self.total, 6).tolist()  # type: ignore[no-any-return]
+
+    def changes(self, k: int, bundle: Bundle, catalogue: Catalogue) -> dict[str, Value]:
+        """The changed values of bundle ``k`` (a plan document lists only one or two of them)."""
+        columns = dict.fromkeys(c for j in bundle.levers for c in catalogue.levers[j].columns)
+        return {c: as_value(c, self.rows[c][k]) for c in columns}
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray
                   bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
     """Joint re-scoring: levers applied in sequence to each member's row, one predict call."""
     if not bundles:
-        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), [])
+        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), table.take(np.zeros(0, int)))
     member = np.array([b.member for b in bundles])
     work = table.take(member)
     valid = np.ones(len(bundles), dtype=bool)
@@ -81,15 +97,7 @@ def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray
                              for b in bundles])
         valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
     after = estimator.predict_pillars(work)
-    changes = []
-    columns: dict[tuple[int, ...], tuple[str, ...]] = {}  # per lever combination, in order
-    for k, b in enumerate(bundles):
-        cols = columns.get(b.levers)
-        if cols is None:
-            cols = columns[b.levers] = tuple(dict.fromkeys(
-                c for j in b.levers for c in catalogue.levers[j].columns))
-        changes.append({c: as_value(c, work[c][k]) for c in cols})
-    return BundleScores(gain=after - base[member], valid=valid, changes=changes)
+    return BundleScores(gain=after - base[member], valid=valid, rows=work)
 
 
 def valid_bundles_by_member(bundles: list[Bundle], scores: BundleScores) -> dict[int, list[int]]:
@@ -107,14 +115,15 @@ def best_in_budget(bundles: list[Bundle], scores: BundleScores, candidates: list
     in_budget = [k for k in candidates if bundles[k].effort <= budget + 1e-9]
     if not in_budget:
         return None
-    best = max(in_budget, key=lambda k: (round(scores.gain[k].sum(), 6), -bundles[k].effort))
-    return best if scores.gain[best].sum() > MIN_GAIN else None
+    ranked = scores.ranked_total
+    best = max(in_budget, key=lambda k: (ranked[k], -bundles[k].effort))
+    return best if scores.total[best] > MIN_GAIN else None
 
 
 def least_effort_to_target(bundles: list[Bundle], scores: BundleScores, candidates: list[int],
                            base_total: float, target: float) -> TargetSearch:
     """The least-effort bundle whose total reaches ``target`` (ties: the higher total)."""
-    totals = {k: base_total + float(scores.gain[k].sum()) for k in candidates}
+    totals = {k: base_total + float(scores.total[k]) for k in candidates}
     reaching = [k for k in candidates if totals[k] >= target]
     best_total = max([base_total, *totals.values()])
     if base_total >= target:
