@@ -44,7 +44,7 @@ class BundleScores:
     @cached_property
     def ranked_total(self) -> list[float]:
         """The total gains rounded to 6 decimals (plans within rounding noise tie)."""
-        return np.round(self.total, 6).tolist()  # type: ignore[no-any-return]
+        return np.round(self.total, 6).tolist()
 
     def changes(self, k: int, bundle: Bundle, catalogue: Catalogue) -> dict[str, Value]:
         """The changed values of bundle ``k`` (a plan document lists only one or two of them)."""
