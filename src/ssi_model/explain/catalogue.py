@@ -235,7 +235,7 @@ class LeverEngine:
         read = [c for lever in levers for c in sorted(lever.reads)]
         on_rules = [c for r in self.rules for c in r.columns if c in PROFILE_COLUMNS]
         self.columns = tuple(dict.fromkeys([*written, *read, *required, *on_rules]))
-        self.at = at = {c: k for k, c in enumerate(self.columns)}
+        at = {c: k for k, c in enumerate(self.columns)}
         size = len(levers) + 1  # the last row: no lever
         self.writes = np.zeros((size, len(self.columns)), dtype=bool)
         self.relevant = np.zeros((size, len(self.rules)), dtype=bool)
@@ -279,9 +279,9 @@ class LeverEngine:
         """Lever ``lever[i]`` (an index into ``levers``; -1: none) applied to row ``rows[i]`` of
         ``table`` (default: row ``i``); ``table`` is not changed.
 
-        Returns where the lever applied, and the new values of every column the given levers
-        write: each row's own value where its lever does not write the column; meaningless where
-        the lever did not apply.
+        Returns where the lever applied, and the new values of every column the applied levers
+        write (each row's own value where its lever does not write the column; meaningless where
+        the lever did not apply).
         """
         lever = np.asarray(lever, dtype=np.intp)
         m = len(lever)
@@ -304,7 +304,7 @@ class LeverEngine:
             ok &= ~(np.isnan(new) & self.writes[at].T).any(axis=0)
         broken = CONTRACT.rules_broken(dict(zip(self.columns, new, strict=True)), self.written)
         ok &= ~(broken & self.relevant[at].T).any(axis=0)
-        written = np.flatnonzero(self.writes[np.unique(at)].any(axis=0))
+        written = np.flatnonzero(self.writes[at[ok]].any(axis=0))
         return ok, {self.columns[c]: new[c] for c in written}
 
     def _change(self, k: int, present: list[int], at: np.ndarray, row: np.ndarray,
@@ -317,7 +317,10 @@ class LeverEngine:
         value = self.value[k, at]
         source = self.source[k, at]
         chosen = current.copy()
-        for code in present:  # each op the levers have in this slot, on every row
+        for code in present:  # each op the rows' levers have in this slot, on every row
+            here = op == code
+            if not here.any():
+                continue
             name = OPS[code]
             if name == "set":
                 choice = value
@@ -334,7 +337,7 @@ class LeverEngine:
                 choice = current + (new[source, row] - before[source, row])
             else:  # copy
                 choice = new[source, row]
-            np.copyto(chosen, choice, where=op == code)
+            np.copyto(chosen, choice, where=here)
         ok = ~np.isnan(current) | (op == _NONE)
         if _CODE["copy"] in present:
             ok &= ~((op == _CODE["copy"]) & np.isnan(chosen))
@@ -345,12 +348,14 @@ class LeverEngine:
         return ok
 
     def apply_in_place(self, table: ProfileBatch, lever: np.ndarray) -> np.ndarray:
-        """:meth:`apply` written into ``table`` where the lever applied; returns where."""
+        """:meth:`apply` written into ``table`` where the lever applied; returns where.
+
+        Whole rows of the written columns: where a row's lever does not write a column, the new
+        value is the row's own."""
         ok, new = self.apply(table, lever)
-        at = np.where(lever >= 0, lever, len(self.levers))
+        applied = np.flatnonzero(ok)
         for column, values in new.items():
-            where = ok & self.writes[at, self.at[column]]
-            table[column][where] = values[where]
+            table[column][applied] = values[applied]
         return ok
 
 
