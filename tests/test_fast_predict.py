@@ -122,3 +122,21 @@ def test_threads_sharing_one_predictor_get_their_own_answers(mixed_booster: lgb.
         answers = list(pool.map(lambda _k: fast.predict(rows), range(8)))
     for answer in answers:
         assert_array_equal(answer, expected)
+
+
+def test_shap_values_equal_booster_predict_contrib(mixed_booster: lgb.Booster,
+                                                   fitted_estimator: SSIEstimator) -> None:
+    rows = edge_rows(mixed_booster, np.random.default_rng(5), n_random=50)
+    fast = FastPredictor(mixed_booster, contributions=True)
+    assert_array_equal(fast.contributions(rows),
+                       mixed_booster.predict(rows, pred_contrib=True, num_threads=1))
+    # The estimator's few-row SHAP path (fast, an explanation of one member) equals its batch one.
+    rng = np.random.default_rng(6)
+    x = rng.normal(scale=5.0, size=(30, len(fitted_estimator.feature_names)))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[rng.random(x.shape) < 0.2] = 0.0
+    batch = fitted_estimator.contribution_arrays(x)
+    for i in range(0, len(x), 2):
+        few = fitted_estimator.contribution_arrays(x[i:i + 2])
+        for p in PILLARS:
+            assert_array_equal(few[p], batch[p][i:i + 2])

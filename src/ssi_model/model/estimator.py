@@ -175,11 +175,23 @@ class SSIEstimator:
         """Per pillar, SHAP values (n, block + 1): the block's features in order, then the base."""
         idx = self._block_index()
         out: dict[str, np.ndarray] = {}
+        if len(features) <= FAST_ROWS:  # one member explained: no per-call predictor set-up
+            fast = self._fast_contributors()
+            return {p: fast[p].contributions(features[:, idx[p]]) for p in PILLARS}
         for p in PILLARS:
             contrib = self.boosters[p].predict(features[:, idx[p]], pred_contrib=True,
                                                num_threads=1)
             out[p] = np.asarray(contrib)  # dense input: always one (n, block + 1) array
         return out
+
+    def _fast_contributors(self) -> dict[str, FastPredictor]:
+        """The boosters' SHAP fast paths (as ``_fast_predictors``: made on first use, remade if
+        a booster is replaced). LightGBM computes the same tree SHAP values on either path."""
+        cache: dict[str, FastPredictor] = getattr(self, "_fast_contrib_cache", {})
+        if any(p not in cache or cache[p].booster is not self.boosters[p] for p in PILLARS):
+            cache = {p: FastPredictor(self.boosters[p], contributions=True) for p in PILLARS}
+            self._fast_contrib_cache = cache
+        return cache
 
     def member_contribution_arrays(self, members: np.ndarray,
                                    peers: np.ndarray) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ __all__ = ["FastPredictor"]
 
 # The C API's constants (LightGBM/c_api.h); lightgbm.basic keeps them private too.
 _PREDICT_NORMAL = 0
+_PREDICT_CONTRIB = 3
 _DTYPE_FLOAT64 = 1
 
 
@@ -32,7 +33,8 @@ def _free(handle: ctypes.c_void_p) -> None:
 
 
 class FastPredictor:
-    """One booster's single-row fast path: ``predict_row(row) -> float``.
+    """One booster's single-row fast path: ``predict_row(row) -> float``; or, made with
+    ``contributions=True``, its SHAP values (``pred_contrib=True``): ``contributions(x)``.
 
     Created once per loaded booster (the FastConfig handle holds the prediction settings: normal
     output, the booster's best iteration as ``Booster.predict`` uses it, one thread). Thread
@@ -41,17 +43,18 @@ class FastPredictor:
     """
 
     __slots__ = ("__weakref__", "_handle", "_lock", "_out", "_out_len", "_out_ptr", "booster",
-                 "num_feature")
+                 "num_feature", "width")
 
-    def __init__(self, booster: lgb.Booster) -> None:
+    def __init__(self, booster: lgb.Booster, *, contributions: bool = False) -> None:
         self.booster = booster  # the handle reads the booster's model: keep it alive
         self.num_feature = booster.num_feature()
+        self.width = self.num_feature + 1 if contributions else 1  # SHAP values, then the base
         # Booster.predict(num_iteration=None) uses the best iteration when there is one
         iteration = booster.best_iteration if booster.best_iteration > 0 else -1
         self._handle = ctypes.c_void_p()
         _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
             booster._handle,
-            ctypes.c_int(_PREDICT_NORMAL),
+            ctypes.c_int(_PREDICT_CONTRIB if contributions else _PREDICT_NORMAL),
             ctypes.c_int(0),  # start iteration
             ctypes.c_int(iteration),
             ctypes.c_int(_DTYPE_FLOAT64),
@@ -60,7 +63,7 @@ class FastPredictor:
             ctypes.byref(self._handle),
         ))
         weakref.finalize(self, _free, self._handle)
-        self._out = np.zeros(1)
+        self._out = np.zeros(self.width)
         self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self._out_len = ctypes.c_int64(0)
         self._lock = threading.Lock()
@@ -68,15 +71,34 @@ class FastPredictor:
     def predict_row(self, row: np.ndarray) -> float:
         """The booster's prediction for one row: float64, C-contiguous, ``num_feature`` long
         (checked: the C side would read past a shorter buffer)."""
+        self._check(row)
+        with self._lock:
+            self._score(row)
+            return float(self._out[0])
+
+    def contributions_row(self, row: np.ndarray) -> np.ndarray:
+        """The booster's SHAP values for one row (``width`` values; the last is the base)."""
+        self._check(row)
+        with self._lock:
+            self._score(row)
+            return self._out.copy()
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """``Booster.predict(x, pred_contrib=True)`` row by row: (n, width)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        return np.array([self.contributions_row(r) for r in x]).reshape(len(x), self.width)
+
+    def _check(self, row: np.ndarray) -> None:
         if row.dtype != np.float64 or row.shape != (self.num_feature,) \
                 or not row.flags.c_contiguous:
             raise ValueError(f"a row must be a contiguous float64 array of {self.num_feature} "
                              f"values; got {row.dtype} {row.shape}")
-        with self._lock:
-            _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                self._handle, ctypes.c_void_p(row.ctypes.data),
-                ctypes.byref(self._out_len), self._out_ptr))
-            return float(self._out[0])
+
+    def _score(self, row: np.ndarray) -> None:
+        """One call of the C fast path into the output buffer (the caller holds the lock)."""
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
+            self._handle, ctypes.c_void_p(row.ctypes.data),
+            ctypes.byref(self._out_len), self._out_ptr))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Row by row over a (n, num_feature) matrix: for the few rows where set-up dominates."""
