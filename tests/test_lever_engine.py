@@ -79,3 +79,8 @@ def test_levers_in_sequence_per_row_equal_each_applied_alone(table: ProfileBatch
             expected = lever[k, r] >= 0 and apply_lever(catalogue.levers[lever[k, r]], alone)[0]
             assert applied[k, r] == expected, (r, k)
         _same_row(work, r, alone)
+
+
+def test_no_members_no_variants(table: ProfileBatch) -> None:
+    variants = lever_variants(table.take([]), load_catalogue())
+    assert len(variants.rows) == 0 and not variants.changes

@@ -2,7 +2,8 @@
 
 Levers are applied to a :class:`~ssi_model.batch.ProfileBatch` (float arrays for the behaviour
 columns, NaN = unknown, booleans as 0/1; the context columns as objects), the batch every scoring
-path reads. Applying is vectorised over members, so gains for every member and lever come from
+path reads. Applying is vectorised over members and levers (:class:`LeverEngine`: a different
+lever per row in a fixed number of numpy passes), so gains for every member and lever come from
 one batch of predictions.
 """
 
@@ -219,11 +220,14 @@ class LeverEngine:
     held as one ``(columns, rows)`` float matrix while the changes are applied.
 
     The contract's verdict: every rule that reads a column some lever writes is evaluated once
-    on all rows (:meth:`Contract.rules_broken`), and a row is judged only by the rules that read
-    a column its own lever writes (a lever × rule relevance matrix), as ``Contract.rows_ok``
-    judges one lever. The two agree on every row, validated or not: they can differ only where
-    ``rows_ok`` treats a value outside its range as unknown, which it does only for a column
-    the lever writes, and then the range rule itself, judged in both, already rejects the row.
+    on all rows, each rule on its own (:meth:`Contract.rules_broken`), and a row is judged only
+    by the rules that read a column its own lever writes (a lever × rule relevance matrix).
+    What that assumes: nothing about the rows (explain hands validated rows, but any rows are
+    judged exactly). Judging a lever's rules in validation's order instead
+    (:meth:`Contract.check_row`: a value outside its range is unknown to the rules after it)
+    gives the same verdict: among a row's rules a range rule can blank only a column its lever
+    writes, and then that range rule is broken and rejects the row either way; a column the
+    lever does not write is blanked by none of the row's rules.
     """
 
     def __init__(self, levers: tuple[LeverSpec, ...]) -> None:
@@ -287,7 +291,8 @@ class LeverEngine:
         m = len(lever)
         row = np.arange(m)
         at = np.where(lever >= 0, lever, len(self.levers))
-        before = np.array([table[c] for c in self.columns], dtype=float).reshape(-1, len(table))
+        before = np.array([table[c] for c in self.columns], dtype=float).reshape(
+            len(self.columns), len(table))
         codes = np.array([_SUBSCRIPTION_CODE.get(s, len(_SUBSCRIPTIONS))
                           for s in table["subscription"]], dtype=np.intp)
         if rows is not None:
