@@ -97,7 +97,7 @@ def _explain_chunk(
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = plans.candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)
-    scores = plans.score_bundles(estimator, table, base, bundles, catalogue)
+    scores = plans.score_bundles(estimator, variants, base, bundles, catalogue)
     candidates = plans.valid_bundles_by_member(bundles, scores)
 
     docs = []

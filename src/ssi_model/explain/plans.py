@@ -26,6 +26,7 @@ class Bundle:
     member: int
     levers: tuple[int, ...]
     effort: float
+    variant: int  # the lever variant (a row of ``LeverVariants``) of its first lever
 
 
 @dataclass
@@ -74,25 +75,29 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     for i in range(n):
         rows = np.flatnonzero((variants.member == i) & (total > MIN_GAIN))
         best = rows[np.argsort(-total[rows], kind="stable")][:size]
-        ids = [int(variants.lever[r]) for r in best]
+        variant = {int(variants.lever[r]): int(r) for r in best}  # best first, as ids
         for k in range(1, max_levers + 1):
-            for combo in itertools.combinations(ids, k):
+            for combo in itertools.combinations(variant, k):
                 if len({primary[c] for c in combo}) < k:
                     continue  # two levers on the same behaviour are alternatives, not a bundle
                 bundles.append(Bundle(member=i, levers=combo,
-                                      effort=sum(effort[c] for c in combo)))
+                                      effort=sum(effort[c] for c in combo),
+                                      variant=variant[combo[0]]))
     return bundles
 
 
-def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray,
+def score_bundles(estimator: SSIEstimator, variants: LeverVariants, base: np.ndarray,
                   bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
-    """Joint re-scoring: levers applied in sequence to each member's row, one predict call."""
+    """Joint re-scoring: levers applied in sequence to each member's row, one predict call.
+
+    The first lever's row is its variant (the same engine applied it to the same row); the
+    next levers are applied to it, one engine call per position."""
+    work = variants.rows.take(np.array([b.variant for b in bundles], dtype=np.intp))
     if not bundles:
-        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), table.take(np.zeros(0, int)))
+        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), work)
     member = np.array([b.member for b in bundles])
-    work = table.take(member)
     valid = np.ones(len(bundles), dtype=bool)
-    for position in range(MAX_LEVERS):  # one engine call per position, each bundle its lever
+    for position in range(1, MAX_LEVERS):  # each bundle its lever at this position, or none
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
                              for b in bundles])
         valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
