@@ -309,8 +309,8 @@ class LeverEngine:
             ok &= ~(np.isnan(new) & self.writes[at].T).any(axis=0)
         broken = CONTRACT.rules_broken(dict(zip(self.columns, new, strict=True)), self.written)
         ok &= ~(broken & self.relevant[at].T).any(axis=0)
-        written = np.flatnonzero(self.writes[at[ok]].any(axis=0))
-        return ok, {self.columns[c]: new[c] for c in written}
+        changed = np.flatnonzero(self.writes[at[ok]].any(axis=0))
+        return ok, {self.columns[c]: new[c] for c in changed}
 
     def _change(self, k: int, present: list[int], at: np.ndarray, row: np.ndarray,
                 before: np.ndarray, new: np.ndarray, first: bool) -> np.ndarray:
