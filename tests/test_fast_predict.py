@@ -140,3 +140,22 @@ def test_shap_values_equal_booster_predict_contrib(mixed_booster: lgb.Booster,
         few = fitted_estimator.contribution_arrays(x[i:i + 2])
         for p in PILLARS:
             assert_array_equal(few[p], batch[p][i:i + 2])
+
+
+@pytest.mark.parametrize("derived", [3, 60])  # the fast path, and Booster.predict
+def test_sharing_a_reference_rows_pillars_equals_scoring_every_row(
+        fitted_estimator: SSIEstimator, derived: int) -> None:
+    """Rows made from a reference row by changing a feature or two (as lever variants are):
+    copying the pillars whose block is unchanged gives exactly what predict_matrix gives."""
+    rng = np.random.default_rng(7)
+    width = len(fitted_estimator.feature_names)
+    own = rng.normal(scale=5.0, size=(2, width))
+    own[0, rng.random(width) < 0.3] = np.nan
+    reference = np.concatenate([[-1, -1], rng.integers(0, 2, derived)])
+    x = own[np.where(reference >= 0, reference, np.arange(len(reference)))]
+    for i in range(2, len(x)):
+        changed = rng.choice(width, size=rng.integers(0, 3), replace=False)
+        x[i, changed] = rng.choice([0.0, np.nan, 1.0, 50.0], size=len(changed))
+    shared = fitted_estimator.predict_sharing(x, reference)
+    assert_array_equal(shared, fitted_estimator.predict_matrix(x))
+    assert (shared[2:] == shared[reference[2:]]).any()  # some pillars were shared

@@ -86,12 +86,14 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     return bundles
 
 
-def score_bundles(estimator: SSIEstimator, variants: LeverVariants, base: np.ndarray,
-                  bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
-    """Joint re-scoring: levers applied in sequence to each member's row, one predict call.
+def score_bundles(estimator: SSIEstimator, variants: LeverVariants, features: np.ndarray,
+                  base: np.ndarray, bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
+    """Joint re-scoring: levers applied in sequence to each member's row, one scoring pass.
 
     The first lever's row is its variant (the same engine applied it to the same row); the
-    next levers are applied to it, one engine call per position."""
+    next levers are applied to it, one engine call per position. ``features``: the members'
+    feature rows, scored again with the bundles so that a bundle's pillars whose features it
+    leaves alone share the member's prediction (``SSIEstimator.predict_sharing``)."""
     work = variants.rows.take(np.array([b.variant for b in bundles], dtype=np.intp))
     if not bundles:
         return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), work)
@@ -101,7 +103,9 @@ def score_bundles(estimator: SSIEstimator, variants: LeverVariants, base: np.nda
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
                              for b in bundles])
         valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
-    after = estimator.predict_pillars(work)
+    n = len(features)
+    after = estimator.predict_sharing(np.vstack([features, estimator.builder.features(work)]),
+                                      np.concatenate([np.full(n, -1), member]))[n:]
     return BundleScores(gain=after - base[member], valid=valid, rows=work)
 
 

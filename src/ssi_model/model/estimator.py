@@ -132,6 +132,36 @@ class SSIEstimator:
             self._fast_cache = cache
         return cache
 
+    def predict_sharing(self, features: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """:meth:`predict_matrix` of rows of which many differ from another row of the matrix
+        in a few features only (a member's lever variants and plans: its row, changed).
+
+        ``reference[i]``: the row that row ``i`` was made from, or -1 (a reference row has none
+        itself). A pillar's booster reads only its block of features, and LightGBM scores each
+        row on its own: where a row's block is bit for bit its reference's, the pillar's
+        prediction is copied; only the other (row, pillar) pairs are scored.
+        """
+        idx = self._block_index()
+        out = np.empty((len(features), len(PILLARS)))
+        derived = np.flatnonzero(reference >= 0)
+        for j, p in enumerate(PILLARS):
+            block = np.ascontiguousarray(features[:, idx[p]], dtype=float)
+            bits = block.view(np.uint64)
+            same = np.zeros(len(block), dtype=bool)
+            same[derived] = (bits[derived] == bits[reference[derived]]).all(axis=1)
+            scored = np.flatnonzero(~same)
+            if len(scored):
+                out[scored, j] = self._predict_block(p, block[scored])
+            out[same, j] = out[reference[same], j]
+        return np.clip(out, 0.0, CONTRACT.pillar_max)
+
+    def _predict_block(self, pillar: str, block: np.ndarray) -> np.ndarray:
+        """One pillar's booster on rows of its block (the single-row fast path for a few rows,
+        as :meth:`predict_matrix` chooses)."""
+        if len(block) <= FAST_ROWS:
+            return self._fast_predictors()[pillar].predict(block)
+        return np.asarray(self.boosters[pillar].predict(block, num_threads=1))
+
     def predict_pillars(self, rows: Rows) -> np.ndarray:
         """Unrounded pillar predictions (n, 4) in PILLARS order, clipped to 0–25."""
         return self.predict_matrix(self.builder.features(as_batch(rows)))
