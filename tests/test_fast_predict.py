@@ -159,3 +159,7 @@ def test_sharing_a_reference_rows_pillars_equals_scoring_every_row(
     shared = fitted_estimator.predict_sharing(x, reference)
     assert_array_equal(shared, fitted_estimator.predict_matrix(x))
     assert (shared[2:] == shared[reference[2:]]).any()  # some pillars were shared
+    # The same rows against references scored before (plans against their lever variants).
+    known = (own, fitted_estimator.predict_matrix(own))
+    assert_array_equal(fitted_estimator.predict_sharing(x[2:], reference[2:], known=known),
+                       shared[2:])

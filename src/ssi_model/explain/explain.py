@@ -98,7 +98,8 @@ def _explain_chunk(
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = plans.candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)
-    scores = plans.score_bundles(estimator, variants, x[:n], base, bundles, catalogue)
+    scores = plans.score_bundles(estimator, variants, scored[2 * n:], x[2 * n:], base, bundles,
+                                 catalogue)
     candidates = plans.valid_bundles_by_member(bundles, scores)
 
     docs = []

@@ -86,15 +86,18 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     return bundles
 
 
-def score_bundles(estimator: SSIEstimator, variants: LeverVariants, features: np.ndarray,
-                  base: np.ndarray, bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
+def score_bundles(estimator: SSIEstimator, variants: LeverVariants, scored: np.ndarray,
+                  features: np.ndarray, base: np.ndarray, bundles: list[Bundle],
+                  catalogue: Catalogue) -> BundleScores:
     """Joint re-scoring: levers applied in sequence to each member's row, one scoring pass.
 
-    The first lever's row is its variant (the same engine applied it to the same row); the
-    next levers are applied to it, one engine call per position. ``features``: the members'
-    feature rows, scored again with the bundles so that a bundle's pillars whose features it
-    leaves alone share the member's prediction (``SSIEstimator.predict_sharing``)."""
-    work = variants.rows.take(np.array([b.variant for b in bundles], dtype=np.intp))
+    A bundle starts from its first lever's variant row (the same engine applied that lever to
+    the same row); the next levers are applied to it, one engine call per position. The
+    variants' ``features`` and ``scored`` predictions let a bundle keep its variant's
+    prediction for the pillars whose features the next levers leave alone
+    (``SSIEstimator.predict_sharing``); ``base``: the members' own predictions."""
+    variant = np.array([b.variant for b in bundles], dtype=np.intp)
+    work = variants.rows.take(variant)
     if not bundles:
         return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), work)
     member = np.array([b.member for b in bundles])
@@ -103,9 +106,8 @@ def score_bundles(estimator: SSIEstimator, variants: LeverVariants, features: np
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
                              for b in bundles])
         valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
-    n = len(features)
-    after = estimator.predict_sharing(np.vstack([features, estimator.builder.features(work)]),
-                                      np.concatenate([np.full(n, -1), member]))[n:]
+    after = estimator.predict_sharing(estimator.builder.features(work), variant,
+                                      known=(features, scored))
     return BundleScores(gain=after - base[member], valid=valid, rows=work)
 
 

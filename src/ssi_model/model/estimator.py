@@ -132,27 +132,32 @@ class SSIEstimator:
             self._fast_cache = cache
         return cache
 
-    def predict_sharing(self, features: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """:meth:`predict_matrix` of rows of which many differ from another row of the matrix
-        in a few features only (a member's lever variants and plans: its row, changed).
+    def predict_sharing(self, features: np.ndarray, reference: np.ndarray,
+                        known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """:meth:`predict_matrix` of rows of which many differ from a reference row in a few
+        features only (a member's lever variants and plans: its row, changed).
 
-        ``reference[i]``: the row that row ``i`` was made from, or -1 (a reference row has none
-        itself). A pillar's booster reads only its block of features, and LightGBM scores each
-        row on its own: where a row's block is bit for bit its reference's, the pillar's
-        prediction is copied; only the other (row, pillar) pairs are scored.
+        ``reference[i]``: the row that row ``i`` was made from, or -1: a row of ``features``
+        (one with no reference itself) or, given ``known`` (rows of features and their
+        predictions), one of those. A pillar's booster reads only its block of features, and
+        LightGBM scores each row on its own: where a row's block is bit for bit its
+        reference's, the pillar's prediction is copied; only the other (row, pillar) pairs are
+        scored.
         """
         idx = self._block_index()
         out = np.empty((len(features), len(PILLARS)))
         derived = np.flatnonzero(reference >= 0)
         for j, p in enumerate(PILLARS):
             block = np.ascontiguousarray(features[:, idx[p]], dtype=float)
-            bits = block.view(np.uint64)
+            origin = block if known is None else np.ascontiguousarray(known[0][:, idx[p]],
+                                                                      dtype=float)
             same = np.zeros(len(block), dtype=bool)
-            same[derived] = (bits[derived] == bits[reference[derived]]).all(axis=1)
+            same[derived] = (block[derived].view(np.uint64)
+                             == origin[reference[derived]].view(np.uint64)).all(axis=1)
             scored = np.flatnonzero(~same)
             if len(scored):
                 out[scored, j] = self._predict_block(p, block[scored])
-            out[same, j] = out[reference[same], j]
+            out[same, j] = (out if known is None else known[1])[reference[same], j]
         return np.clip(out, 0.0, CONTRACT.pillar_max)
 
     def _predict_block(self, pillar: str, block: np.ndarray) -> np.ndarray:
