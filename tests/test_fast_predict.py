@@ -122,3 +122,44 @@ def test_threads_sharing_one_predictor_get_their_own_answers(mixed_booster: lgb.
         answers = list(pool.map(lambda _k: fast.predict(rows), range(8)))
     for answer in answers:
         assert_array_equal(answer, expected)
+
+
+def test_shap_values_equal_booster_predict_contrib(mixed_booster: lgb.Booster,
+                                                   fitted_estimator: SSIEstimator) -> None:
+    rows = edge_rows(mixed_booster, np.random.default_rng(5), n_random=50)
+    fast = FastPredictor(mixed_booster, contributions=True)
+    assert_array_equal(fast.contributions(rows),
+                       mixed_booster.predict(rows, pred_contrib=True, num_threads=1))
+    # The estimator's few-row SHAP path (fast, an explanation of one member) equals its batch one.
+    rng = np.random.default_rng(6)
+    x = rng.normal(scale=5.0, size=(30, len(fitted_estimator.feature_names)))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[rng.random(x.shape) < 0.2] = 0.0
+    batch = fitted_estimator.contribution_arrays(x)
+    for i in range(0, len(x), 2):
+        few = fitted_estimator.contribution_arrays(x[i:i + 2])
+        for p in PILLARS:
+            assert_array_equal(few[p], batch[p][i:i + 2])
+
+
+@pytest.mark.parametrize("derived", [3, 60])  # the fast path, and Booster.predict
+def test_sharing_a_reference_rows_pillars_equals_scoring_every_row(
+        fitted_estimator: SSIEstimator, derived: int) -> None:
+    """Rows made from a reference row by changing a feature or two (as lever variants are):
+    copying the pillars whose block is unchanged gives exactly what predict_matrix gives."""
+    rng = np.random.default_rng(7)
+    width = len(fitted_estimator.feature_names)
+    own = rng.normal(scale=5.0, size=(2, width))
+    own[0, rng.random(width) < 0.3] = np.nan
+    reference = np.concatenate([[-1, -1], rng.integers(0, 2, derived)])
+    x = own[np.where(reference >= 0, reference, np.arange(len(reference)))]
+    for i in range(2, len(x)):
+        changed = rng.choice(width, size=rng.integers(0, 3), replace=False)
+        x[i, changed] = rng.choice([0.0, np.nan, 1.0, 50.0], size=len(changed))
+    shared = fitted_estimator.predict_sharing(x, reference)
+    assert_array_equal(shared, fitted_estimator.predict_matrix(x))
+    assert (shared[2:] == shared[reference[2:]]).any()  # some pillars were shared
+    # The same rows against references scored before (plans against their lever variants).
+    known = (own, fitted_estimator.predict_matrix(own))
+    assert_array_equal(fitted_estimator.predict_sharing(x[2:], reference[2:], known=known),
+                       shared[2:])

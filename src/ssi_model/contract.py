@@ -4,14 +4,14 @@ Declared once in ``contract.yaml`` and read here; validation, the simulator, the
 the API schema, lever application and the export reader all take from this module the columns,
 kinds and ranges, the parse of a cell (:meth:`Contract.parse_series`, :meth:`Contract.parse_cell`,
 one set of true/false words), and the rule evaluator (:meth:`Contract.check_row`,
-:meth:`Contract.check_frame`, :meth:`Contract.rows_ok`): every range and cross-column rule is data
-(:class:`Rule`) and every caller gets the same :class:`Violation` with the same message.
+:meth:`Contract.check_frame`, :meth:`Contract.rules_broken`): every range and cross-column rule
+is data (:class:`Rule`) and every caller gets the same :class:`Violation` with the same message.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property
@@ -216,6 +216,35 @@ class _RuleVerdict:
         if self.total >= 0:
             return bool(abs(v[self.labels].sum() - v[self.total]) > self.tolerance)
         return False
+
+
+@dataclass(frozen=True)
+class _BrokenPlan:
+    """:meth:`Contract.rules_broken`'s grouping of rules: numeric ranges and cross-column rules
+    stacked per operator (row indices, comparison, left columns, right bounds or columns), and
+    the rules judged alone (dates, the label sum)."""
+
+    size: int
+    stacked: tuple[tuple[list[int], Callable[[Any, Any], Any], tuple[str, ...],
+                         np.ndarray | tuple[str, ...]], ...]
+    alone: tuple[tuple[int, Rule], ...]
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...], given: frozenset[str]) -> _BrokenPlan:
+        known = [i for i, r in enumerate(rules) if given.issuperset(r.columns)]
+        stacked: list[Any] = []
+        for op, compare in _BROKEN.items():
+            ranges = [i for i in known if rules[i].scope == "range" and rules[i].op == op]
+            if ranges:
+                bounds = np.array([[rules[i].bound] for i in ranges], dtype=float)
+                stacked.append((ranges, compare, tuple(rules[i].column for i in ranges), bounds))
+            crosses = [i for i in known if rules[i].scope == "cross" and rules[i].op == op]
+            if crosses:
+                stacked.append((crosses, compare, tuple(rules[i].column for i in crosses),
+                                tuple(str(rules[i].other) for i in crosses)))
+        grouped = {i for at, *_ in stacked for i in at}
+        alone = tuple((i, rules[i]) for i in known if i not in grouped)
+        return cls(len(rules), tuple(stacked), alone)
 
 
 @dataclass(frozen=True)
@@ -609,28 +638,45 @@ class Contract:
                         rule, float(a[i]), b if np.ndim(b) == 0 else float(b[i])))
         return found
 
+    def rules_reading(self, columns: Iterable[str]) -> tuple[Rule, ...]:
+        """The rules that read any of ``columns``, in the order of :attr:`rules`."""
+        wanted = frozenset(columns)
+        return tuple(r for r in self.rules if wanted.intersection(r.columns))
+
     @cached_property
-    def _rules_reading(self) -> dict[frozenset[str], tuple[Rule, ...]]:
-        """The rules that read any of a set of columns, per set asked for (``rows_ok``)."""
+    def _broken_plans(self) -> dict[tuple[frozenset[str], frozenset[str]], _BrokenPlan]:
+        """How :meth:`rules_broken` judges, per (columns asked for, columns given)."""
         return {}
 
-    def rows_ok(self, values: Mapping[str, np.ndarray], columns: set[str], *,
-                today: date | None = None) -> np.ndarray:
-        """Where the rules that read any of ``columns`` all hold (float arrays, NaN unknown).
+    def rules_broken(self, values: Mapping[str, np.ndarray], columns: frozenset[str], *,
+                     today: date | None = None) -> np.ndarray:
+        """Where each rule of :meth:`rules_reading` ``(columns)`` is broken, row by row: a
+        ``(rules, n)`` bool matrix (float arrays, NaN unknown; a rule whose columns are not all
+        in ``values`` is never broken).
 
-        For code that changes values (levers): no messages, just the verdict per row.
+        For code that changes values and judges each row by its own subset of these rules (the
+        lever engine): no messages. Each rule is judged on its own, on the values as given:
+        unlike :meth:`check_row`, a value outside its range is not unknown to the cross-column
+        rules after it. Numeric ranges and cross-column rules are compared as stacked matrices,
+        one per operator (the same :data:`_BROKEN` comparisons as :meth:`_evaluate`); other
+        rules one by one through :meth:`_evaluate`.
         """
-        key = frozenset(columns)
-        rules = self._rules_reading.get(key)
-        if rules is None:  # a lever asks for the same columns once per member: select once
-            rules = self._rules_reading[key] = tuple(
-                r for r in self.rules if key.intersection(r.columns))
-        n = len(values[next(iter(columns))])
-        ok = np.ones(n, dtype=bool)
+        key = (columns, frozenset(values))
+        plan = self._broken_plans.get(key)
+        if plan is None:  # the engine asks for the same columns for every batch: plan once
+            plan = self._broken_plans[key] = _BrokenPlan.of(self.rules_reading(columns), key[1])
+        n = len(next(iter(values.values())))
+        broken = np.zeros((plan.size, n), dtype=bool)
         with np.errstate(invalid="ignore"):
-            for _, broken, _, _ in self._evaluate(values, rules, today):
-                ok &= ~np.asarray(broken, dtype=bool)
-        return ok
+            for at, compare, left, right in plan.stacked:
+                a = np.array([values[c] for c in left], dtype=float)
+                b = right if isinstance(right, np.ndarray) else np.array(
+                    [values[c] for c in right], dtype=float)
+                broken[at] = compare(a, b)
+            for i, rule in plan.alone:
+                for _, verdict, _, _ in self._evaluate(values, (rule,), today):
+                    broken[i] = verdict
+        return broken
 
     def empty_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         names = columns if columns is not None else self.names

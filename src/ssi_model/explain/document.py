@@ -32,11 +32,11 @@ from ssi_model.model.peers import ALL
 CONTEXT_COLUMNS = CONTRACT.context_categories
 
 
-def gain_doc(values: np.ndarray) -> Gain:
-    """(4,) pillar gains, rounded, with their total."""
-    v = [round(float(x), 2) for x in values]
+def gain_doc(values: list[float], total: float) -> Gain:
+    """The 4 pillar gains and their total (as numpy sums them), rounded."""
+    v = [round(x, 2) for x in values]
     return Gain(brand=v[0], people=v[1], insights=v[2], relationships=v[3],
-                total=round(float(np.sum(values)), 2))
+                total=round(total, 2))
 
 
 def peers_doc(estimator: SSIEstimator, key: str) -> Peers:
@@ -60,7 +60,7 @@ def plan_doc(bundle: Bundle, gain: np.ndarray, changes: dict[str, Value], base_t
     return Plan(
         levers=[catalogue.levers[j].id for j in bundle.levers],
         changes=changes,
-        gain=gain_doc(gain),
+        gain=gain_doc(gain.tolist(), float(gain.sum())),
         effort_minutes_per_week=round(bundle.effort, 1),
         budget_minutes=budget,
         total_after=round(base_total + float(gain.sum()), 2),
@@ -71,17 +71,18 @@ def lever_docs(variants: LeverVariants, gains: np.ndarray, member: int, catalogu
                lang: str) -> list[Lever]:
     """The member's levers that gain more than noise, best first (ties: less effort, then id)."""
     levers = []
-    for r in np.flatnonzero(variants.member == member):
-        g = gains[r]
-        spec = catalogue.levers[int(variants.lever[r])]
-        if g.sum() <= MIN_GAIN:
+    rows = np.flatnonzero(variants.member == member)
+    mine = gains[rows]
+    for r, g, total in zip(rows.tolist(), mine.tolist(), mine.sum(axis=1).tolist(), strict=True):
+        if total <= MIN_GAIN:
             continue  # a lever that gains nothing is left out
+        spec = catalogue.levers[variants.lever[r]]
         levers.append(Lever(
             id=spec.id,
             pillar=spec.pillar,
             pillars=list(spec.pillars),
             changes=variants.changes[r],
-            gain=gain_doc(g),
+            gain=gain_doc(g, total),
             effort_minutes_per_week=round(spec.effort_per_week(catalogue.window_weeks), 1),
             one_off=spec.one_off,
             text=spec.text[lang],
@@ -95,15 +96,17 @@ def budget_plan_doc(bundles: list[Bundle], scores: BundleScores, best: int | Non
                     catalogue: Catalogue) -> Plan | None:
     if best is None:
         return None
-    return plan_doc(bundles[best], scores.gain[best], scores.changes[best], base_total,
-                    budget_minutes, catalogue)
+    return plan_doc(bundles[best], scores.gain[best],
+                    scores.changes(best, bundles[best], catalogue), base_total, budget_minutes,
+                    catalogue)
 
 
 def target_doc(bundles: list[Bundle], scores: BundleScores, search: TargetSearch,
                base_total: float, target: float, catalogue: Catalogue) -> TargetPlan:
     k = search.bundle
     plan = (None if k is None else
-            plan_doc(bundles[k], scores.gain[k], scores.changes[k], base_total, None, catalogue))
+            plan_doc(bundles[k], scores.gain[k], scores.changes(k, bundles[k], catalogue),
+                     base_total, None, catalogue))
     return TargetPlan(target=target, reachable=search.reachable, plan=plan,
                       best_total=round(search.best_total, 2))
 

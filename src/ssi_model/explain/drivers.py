@@ -7,6 +7,8 @@ contract columns they are computed from.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ssi_model.batch import ProfileBatch
@@ -42,6 +44,21 @@ def roll_up_matrix(features: list[str], sources: dict[str, list[str]],
     return matrix
 
 
+_WEIGHTS: weakref.WeakKeyDictionary[object, dict[tuple[str, ...], np.ndarray]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _block_weights(estimator: SSIEstimator, pillar: str) -> np.ndarray:
+    """The roll-up matrix of a pillar's block: fixed by the fitted feature builder and the
+    block, so built once per builder and block, not per explanation."""
+    known = _WEIGHTS.setdefault(estimator.builder, {})
+    block = tuple(estimator.blocks[pillar])
+    if block not in known:
+        known[block] = roll_up_matrix(list(block), estimator.builder.sources_,
+                                      list(CONTRACT.behaviour_columns))
+    return known[block]
+
+
 def pillar_drivers(estimator: SSIEstimator, table: ProfileBatch, peer: ProfileBatch,
                    contributions: dict[str, np.ndarray], base: np.ndarray,
                    peer_pred: np.ndarray, top: int) -> list[dict[str, PillarDrivers]]:
@@ -53,13 +70,13 @@ def pillar_drivers(estimator: SSIEstimator, table: ProfileBatch, peer: ProfileBa
     names = list(CONTRACT.behaviour_columns)
     # A column on which the member equals the peer profile is not a driver, even if tree
     # interactions hand it a share of the gap.
-    mine = np.column_stack([table[c] for c in names])
-    theirs = np.column_stack([peer[c] for c in names])
+    mine = np.array([table[c] for c in names]).T
+    theirs = np.array([peer[c] for c in names]).T
     same = (mine == theirs) | (np.isnan(mine) & np.isnan(theirs))
     result: list[dict[str, PillarDrivers]] = [{} for _ in range(n)]
     for j, pillar in enumerate(PILLARS):
         block = estimator.blocks[pillar]
-        weights = roll_up_matrix(block, estimator.builder.sources_, names)
+        weights = _block_weights(estimator, pillar)
         shap = contributions[pillar][:, :len(block)]  # the last column is the base value
         values = np.where(same, 0.0, (shap[:n] - shap[n:]) @ weights)
         for i in range(n):

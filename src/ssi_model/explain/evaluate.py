@@ -42,8 +42,9 @@ from ssi_model.contract import CONTRACT, PILLARS
 
 # Package-level explain_rows: it stays public however the explain module is split.
 from ssi_model.explain import explain_rows
-from ssi_model.explain.catalogue import Catalogue, apply_lever, load_catalogue
+from ssi_model.explain.catalogue import Catalogue, load_catalogue
 from ssi_model.explain.schema import Explanation
+from ssi_model.explain.variants import lever_variants
 from ssi_model.model.config import ExperimentConfig
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.model.train import fit_estimator
@@ -111,23 +112,15 @@ def _violations(row: Mapping[str, Any], changes: Mapping[str, object]) -> int:
 # -- building the changed rows -------------------------------------------------------------------
 
 def _applicable(table: ProfileBatch, catalogue: Catalogue) -> tuple[ProfileBatch, pd.DataFrame]:
-    """Every (member, lever) pair where the lever applies: the changed rows, stacked, and a table
-    of who and which lever (``member``, ``lever``, ``pillars``)."""
-    blocks: list[ProfileBatch] = []
-    records: list[pd.DataFrame] = []
-    for lever in catalogue.levers:
-        # apply_lever writes only the columns the lever changes: copy those, share the rest
-        work = table.with_values({c: table[c].copy() for c in lever.columns})
-        idx = np.flatnonzero(apply_lever(lever, work))
-        if not len(idx):
-            continue
-        blocks.append(work.take(idx))
-        records.append(pd.DataFrame({"member": idx, "lever": lever.id,
-                                     "pillars": [lever.pillars] * len(idx)}))
-    if not blocks:
-        return table.take(np.zeros(0, dtype=int)), pd.DataFrame(
-            columns=["member", "lever", "pillars"])
-    return ProfileBatch.concat(blocks), pd.concat(records, ignore_index=True)
+    """Every (member, lever) pair where the lever applies: the changed rows, stacked (the
+    explanations' own ``lever_variants``), and a table of who and which lever (``member``,
+    ``lever``, ``pillars``)."""
+    variants = lever_variants(table, catalogue)
+    levers = [catalogue.levers[j] for j in variants.lever]
+    return variants.rows, pd.DataFrame({"member": variants.member,
+                                        "lever": [lever.id for lever in levers],
+                                        "pillars": [lever.pillars for lever in levers]},
+                                       columns=["member", "lever", "pillars"])
 
 
 def _listed(table: ProfileBatch,

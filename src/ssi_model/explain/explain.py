@@ -88,7 +88,8 @@ def _explain_chunk(
     # One feature matrix and one pass of the four boosters for the members, their peer profiles
     # and every lever variant; SHAP values for the members and (unless remembered) the peers.
     x = estimator.builder.features(ProfileBatch.concat([table, peer, variants.rows]))
-    scored = estimator.predict_matrix(x)
+    # A variant's pillars whose features the lever leaves alone are the member's own.
+    scored = estimator.predict_sharing(x, np.concatenate([np.full(2 * n, -1), variants.member]))
     base, peer_pred = scored[:n], scored[n:2 * n]
     gains = scored[2 * n:] - base[variants.member]
     contributions = estimator.member_contribution_arrays(x[:n], x[n:2 * n])
@@ -97,7 +98,8 @@ def _explain_chunk(
 
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = plans.candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)
-    scores = plans.score_bundles(estimator, table, base, bundles, catalogue)
+    scores = plans.score_bundles(estimator, variants, scored[2 * n:], x[2 * n:], base, bundles,
+                                 catalogue)
     candidates = plans.valid_bundles_by_member(bundles, scores)
 
     docs = []

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ssi_model.batch import ProfileBatch
-from ssi_model.explain.catalogue import Catalogue, apply_lever
+from ssi_model.explain.catalogue import Catalogue
 from ssi_model.explain.variants import MIN_GAIN, LeverVariants, Value, as_value
 from ssi_model.model.estimator import SSIEstimator
 
@@ -25,6 +26,7 @@ class Bundle:
     member: int
     levers: tuple[int, ...]
     effort: float
+    variant: int  # the lever variant (a row of ``LeverVariants``) of its first lever
 
 
 @dataclass
@@ -33,7 +35,22 @@ class BundleScores:
 
     gain: np.ndarray  # (b, 4) pillar gains over the member's own prediction
     valid: np.ndarray  # (b,) every lever of the bundle applied
-    changes: list[dict[str, Value]]  # (b,) the changed values
+    rows: ProfileBatch  # (b,) each member's row with its bundle applied
+
+    @cached_property
+    def total(self) -> np.ndarray:
+        """(b,) total gains (the pillars' in order, as ``gain[k].sum()`` adds them)."""
+        return self.gain.sum(axis=1)
+
+    @cached_property
+    def ranked_total(self) -> list[float]:
+        """The total gains rounded to 6 decimals (plans within rounding noise tie)."""
+        return np.round(self.total, 6).tolist()
+
+    def changes(self, k: int, bundle: Bundle, catalogue: Catalogue) -> dict[str, Value]:
+        """The changed values of bundle ``k`` (a plan document lists only one or two of them)."""
+        columns = dict.fromkeys(c for j in bundle.levers for c in catalogue.levers[j].columns)
+        return {c: as_value(c, self.rows[c][k]) for c in columns}
 
 
 @dataclass(frozen=True)
@@ -58,41 +75,40 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
     for i in range(n):
         rows = np.flatnonzero((variants.member == i) & (total > MIN_GAIN))
         best = rows[np.argsort(-total[rows], kind="stable")][:size]
-        ids = [int(variants.lever[r]) for r in best]
+        variant = {int(variants.lever[r]): int(r) for r in best}  # best first, as ids
         for k in range(1, max_levers + 1):
-            for combo in itertools.combinations(ids, k):
+            for combo in itertools.combinations(variant, k):
                 if len({primary[c] for c in combo}) < k:
                     continue  # two levers on the same behaviour are alternatives, not a bundle
                 bundles.append(Bundle(member=i, levers=combo,
-                                      effort=sum(effort[c] for c in combo)))
+                                      effort=sum(effort[c] for c in combo),
+                                      variant=variant[combo[0]]))
     return bundles
 
 
-def score_bundles(estimator: SSIEstimator, table: ProfileBatch, base: np.ndarray,
-                  bundles: list[Bundle], catalogue: Catalogue) -> BundleScores:
-    """Joint re-scoring: levers applied in sequence to each member's row, one predict call."""
+def score_bundles(estimator: SSIEstimator, variants: LeverVariants, scored: np.ndarray,
+                  features: np.ndarray, base: np.ndarray, bundles: list[Bundle],
+                  catalogue: Catalogue) -> BundleScores:
+    """Joint re-scoring: levers applied in sequence to each member's row, one scoring pass.
+
+    A bundle starts from its first lever's variant row (the same engine applied that lever to
+    the same row); the next levers are applied to it, one engine call per position. The
+    variants' ``features`` and ``scored`` predictions let a bundle keep its variant's
+    prediction for the pillars whose features the next levers leave alone
+    (``SSIEstimator.predict_sharing``); ``base``: the members' own predictions."""
+    variant = np.array([b.variant for b in bundles], dtype=np.intp)
+    work = variants.rows.take(variant)
     if not bundles:
-        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), [])
+        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), work)
     member = np.array([b.member for b in bundles])
-    work = table.take(member)
     valid = np.ones(len(bundles), dtype=bool)
-    for position in range(MAX_LEVERS):
+    for position in range(1, MAX_LEVERS):  # each bundle its lever at this position, or none
         lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
                              for b in bundles])
-        for j in np.unique(lever_at[lever_at >= 0]):
-            rows = np.flatnonzero(lever_at == j)
-            ok = apply_lever(catalogue.levers[j], work, rows)
-            valid[rows] &= ok[rows]
-    after = estimator.predict_pillars(work)
-    changes = []
-    columns: dict[tuple[int, ...], tuple[str, ...]] = {}  # per lever combination, in order
-    for k, b in enumerate(bundles):
-        cols = columns.get(b.levers)
-        if cols is None:
-            cols = columns[b.levers] = tuple(dict.fromkeys(
-                c for j in b.levers for c in catalogue.levers[j].columns))
-        changes.append({c: as_value(c, work[c][k]) for c in cols})
-    return BundleScores(gain=after - base[member], valid=valid, changes=changes)
+        valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
+    after = estimator.predict_sharing(estimator.builder.features(work), variant,
+                                      known=(features, scored))
+    return BundleScores(gain=after - base[member], valid=valid, rows=work)
 
 
 def valid_bundles_by_member(bundles: list[Bundle], scores: BundleScores) -> dict[int, list[int]]:
@@ -110,14 +126,15 @@ def best_in_budget(bundles: list[Bundle], scores: BundleScores, candidates: list
     in_budget = [k for k in candidates if bundles[k].effort <= budget + 1e-9]
     if not in_budget:
         return None
-    best = max(in_budget, key=lambda k: (round(scores.gain[k].sum(), 6), -bundles[k].effort))
-    return best if scores.gain[best].sum() > MIN_GAIN else None
+    ranked = scores.ranked_total
+    best = max(in_budget, key=lambda k: (ranked[k], -bundles[k].effort))
+    return best if scores.total[best] > MIN_GAIN else None
 
 
 def least_effort_to_target(bundles: list[Bundle], scores: BundleScores, candidates: list[int],
                            base_total: float, target: float) -> TargetSearch:
     """The least-effort bundle whose total reaches ``target`` (ties: the higher total)."""
-    totals = {k: base_total + float(scores.gain[k].sum()) for k in candidates}
+    totals = {k: base_total + float(scores.total[k]) for k in candidates}
     reaching = [k for k in candidates if totals[k] >= target]
     best_total = max([base_total, *totals.values()])
     if base_total >= target:

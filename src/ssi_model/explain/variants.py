@@ -13,7 +13,7 @@ import numpy as np
 
 from ssi_model.batch import ProfileBatch
 from ssi_model.contract import CONTRACT
-from ssi_model.explain.catalogue import Catalogue, apply_lever
+from ssi_model.explain.catalogue import Catalogue
 
 MIN_GAIN = 0.05  # points; smaller estimated gains are noise, not advice
 
@@ -43,30 +43,18 @@ def as_value(column: str, value: float) -> Value:
 
 def lever_variants(table: ProfileBatch, catalogue: Catalogue) -> LeverVariants:
     """Apply every lever to every member; the caller scores the rows (in one batch with whatever
-    else it scores) and subtracts the members' own predictions: those are the gains."""
-    members, levers = [], []
-    changed: list[dict[str, np.ndarray]] = []
-    changes: list[dict[str, Value]] = []
-    for j, lever in enumerate(catalogue.levers):
-        # apply_lever writes only the columns the lever changes: copy those, share the rest
-        work = table.with_values({c: table[c].copy() for c in lever.columns})
-        idx = np.flatnonzero(apply_lever(lever, work))
-        if not len(idx):
-            continue
-        members.append(idx)
-        levers.append(np.full(len(idx), j))
-        changed.append({c: work[c][idx] for c in lever.columns})
-        for i in idx:
-            changes.append({c: as_value(c, work[c][i]) for c in lever.columns})
-    if not members:
-        empty = np.zeros(0, dtype=int)
-        return LeverVariants(table.take(empty), empty, empty, [])
-    member = np.concatenate(members)
-    stacked = table.take(member)
-    offset = 0
-    for idx, values in zip(members, changed, strict=True):
-        for column, v in values.items():
-            stacked[column][offset:offset + len(idx)] = v
-        offset += len(idx)
-    return LeverVariants(rows=stacked, member=member, lever=np.concatenate(levers),
+    else it scores) and subtracts the members' own predictions: those are the gains.
+
+    One engine call over every (lever, member) pair, lever by lever as the catalogue lists them.
+    """
+    n, levers = len(table), catalogue.levers
+    member = np.tile(np.arange(n), len(levers))
+    lever = np.repeat(np.arange(len(levers)), n)
+    ok, new = catalogue.engine.apply(table, lever, member)
+    applied = np.flatnonzero(ok)
+    # Columns a lever does not write hold the member's own values: replace them whole.
+    rows = table.take(member[applied]).with_values({c: v[applied] for c, v in new.items()})
+    changes = [{c: as_value(c, new[c][r]) for c in levers[j].columns}
+               for r, j in zip(applied.tolist(), lever[applied].tolist(), strict=True)]
+    return LeverVariants(rows=rows, member=member[applied], lever=lever[applied],
                          changes=changes)

@@ -135,6 +135,41 @@ class SSIEstimator:
             self._fast_cache = cache
         return cache
 
+    def predict_sharing(self, features: np.ndarray, reference: np.ndarray,
+                        known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """:meth:`predict_matrix` of rows of which many differ from a reference row in a few
+        features only (a member's lever variants and plans: its row, changed).
+
+        ``reference[i]``: the row that row ``i`` was made from, or -1: a row of ``features``
+        (one with no reference itself) or, given ``known`` (rows of features and their
+        predictions), one of those. A pillar's booster reads only its block of features, and
+        LightGBM scores each row on its own: where a row's block is bit for bit its
+        reference's, the pillar's prediction is copied; only the other (row, pillar) pairs are
+        scored.
+        """
+        idx = self._block_index()
+        out = np.empty((len(features), len(PILLARS)))
+        derived = np.flatnonzero(reference >= 0)
+        for j, p in enumerate(PILLARS):
+            block = np.ascontiguousarray(features[:, idx[p]], dtype=float)
+            origin = block if known is None else np.ascontiguousarray(known[0][:, idx[p]],
+                                                                      dtype=float)
+            same = np.zeros(len(block), dtype=bool)
+            same[derived] = (block[derived].view(np.uint64)
+                             == origin[reference[derived]].view(np.uint64)).all(axis=1)
+            scored = np.flatnonzero(~same)
+            if len(scored):
+                out[scored, j] = self._predict_block(p, block[scored])
+            out[same, j] = (out if known is None else known[1])[reference[same], j]
+        return np.clip(out, 0.0, CONTRACT.pillar_max)
+
+    def _predict_block(self, pillar: str, block: np.ndarray) -> np.ndarray:
+        """One pillar's booster on rows of its block (the single-row fast path for a few rows,
+        as :meth:`predict_matrix` chooses)."""
+        if len(block) <= FAST_ROWS:
+            return self._fast_predictors()[pillar].predict(block)
+        return np.asarray(self.boosters[pillar].predict(block, num_threads=1))
+
     def predict_pillars(self, rows: Rows) -> np.ndarray:
         """Unrounded pillar predictions (n, 4) in PILLARS order, clipped to 0–25."""
         return self.predict_matrix(self.builder.features(as_batch(rows)))
@@ -191,11 +226,23 @@ class SSIEstimator:
         """Per pillar, SHAP values (n, block + 1): the block's features in order, then the base."""
         idx = self._block_index()
         out: dict[str, np.ndarray] = {}
+        if len(features) <= FAST_ROWS:  # one member explained: no per-call predictor set-up
+            fast = self._fast_contributors()
+            return {p: fast[p].contributions(features[:, idx[p]]) for p in PILLARS}
         for p in PILLARS:
             contrib = self.boosters[p].predict(features[:, idx[p]], pred_contrib=True,
                                                num_threads=1)
             out[p] = np.asarray(contrib)  # dense input: always one (n, block + 1) array
         return out
+
+    def _fast_contributors(self) -> dict[str, FastPredictor]:
+        """The boosters' SHAP fast paths (as ``_fast_predictors``: made on first use, remade if
+        a booster is replaced). LightGBM computes the same tree SHAP values on either path."""
+        cache: dict[str, FastPredictor] = getattr(self, "_fast_contrib_cache", {})
+        if any(p not in cache or cache[p].booster is not self.boosters[p] for p in PILLARS):
+            cache = {p: FastPredictor(self.boosters[p], contributions=True) for p in PILLARS}
+            self._fast_contrib_cache = cache
+        return cache
 
     def member_contribution_arrays(self, members: np.ndarray,
                                    peers: np.ndarray) -> dict[str, np.ndarray]:
