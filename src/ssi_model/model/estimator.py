@@ -78,6 +78,13 @@ def make_builder(exclude: Sequence[str] = ()) -> PillarFeatureBuilder:
     )
 
 
+def _clip_pillars(out: np.ndarray) -> np.ndarray:
+    """Pillar predictions clipped to 0–25, in place (np.clip's wrapper costs more than these
+    two ufuncs for a row; the same values)."""
+    np.maximum(out, 0.0, out=out)
+    return np.minimum(out, CONTRACT.pillar_max, out=out)
+
+
 @dataclass
 class SSIEstimator:
     builder: PillarFeatureBuilder
@@ -115,16 +122,9 @@ class SSIEstimator:
         if not len(x):  # LightGBM refuses an empty matrix; no rows, no predictions
             return out
         idx = self._block_index()
-        if len(x) <= FAST_ROWS:  # a request of one profile: no per-call predictor set-up
-            fast = self._fast_predictors()
-            for k, p in enumerate(PILLARS):
-                fast[p].predict_into(x[:, idx[p]], out[:, k])
-        else:
-            for k, p in enumerate(PILLARS):
-                out[:, k] = self.boosters[p].predict(x[:, idx[p]], num_threads=1)
-        # np.clip's wrapper costs more than these two ufuncs for a row; the same values
-        np.maximum(out, 0.0, out=out)
-        return np.minimum(out, CONTRACT.pillar_max, out=out)
+        for k, p in enumerate(PILLARS):
+            self._predict_block(p, x[:, idx[p]], out[:, k])
+        return _clip_pillars(out)
 
     def _fast_predictors(self) -> dict[str, FastPredictor]:
         """One fast-path handle per booster, made on first use and remade if a booster is
@@ -159,16 +159,20 @@ class SSIEstimator:
                              == origin[reference[derived]].view(np.uint64)).all(axis=1)
             scored = np.flatnonzero(~same)
             if len(scored):
-                out[scored, j] = self._predict_block(p, block[scored])
+                values = np.empty(len(scored))
+                self._predict_block(p, block[scored], values)
+                out[scored, j] = values
             out[same, j] = (out if known is None else known[1])[reference[same], j]
-        return np.clip(out, 0.0, CONTRACT.pillar_max)
+        return _clip_pillars(out)
 
-    def _predict_block(self, pillar: str, block: np.ndarray) -> np.ndarray:
-        """One pillar's booster on rows of its block (the single-row fast path for a few rows,
-        as :meth:`predict_matrix` chooses)."""
+    def _predict_block(self, pillar: str, block: np.ndarray, out: np.ndarray) -> None:
+        """One pillar's booster on rows of its block, into ``out`` (n values, may be a column):
+        LightGBM's single-row fast path for a few rows (a request of one profile: no per-call
+        predictor set-up), ``Booster.predict`` for more."""
         if len(block) <= FAST_ROWS:
-            return self._fast_predictors()[pillar].predict(block)
-        return np.asarray(self.boosters[pillar].predict(block, num_threads=1))
+            self._fast_predictors()[pillar].predict_into(block, out)
+        else:
+            out[:] = self.boosters[pillar].predict(block, num_threads=1)
 
     def predict_pillars(self, rows: Rows) -> np.ndarray:
         """Unrounded pillar predictions (n, 4) in PILLARS order, clipped to 0–25."""
