@@ -397,12 +397,13 @@ def test_too_many_profiles_or_too_large_a_body_is_413(stack: Stack,
                              ).status_code == 200  # and the server is fine
 
 
-def test_the_fast_path_answers_what_the_route_answers(
+def test_the_fast_path_answers_what_the_routes_answer(
         stack: Stack, champion: dict[str, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """POST /v1/predict with and without ``PredictFastPath``: the same status and the same bytes
-    for valid bodies and for every kind of invalid one (which the fast path hands on); and with
-    the route itself removed, the valid bodies are still answered: the fast path answered them."""
+    """/v1/predict and /v1/explain with and without the fast path (``api/fast_path.py``): the
+    same status and the same bytes for valid bodies and every kind of invalid one (which the
+    fast path hands on); and with the routes themselves removed, the valid bodies are still
+    answered: the fast path answered them."""
     import asyncio
 
     from ssi_model.api.app import create_app
@@ -411,45 +412,54 @@ def test_the_fast_path_answers_what_the_route_answers(
     monkeypatch.delenv("SSI_API_KEY", raising=False)
     rows = profiles_from_rows(sample_rows(20, seed=9))
     json_type = {"Content-Type": "application/json"}
-    valid = [
-        (dumps({"profiles": rows}), json_type),
-        (dumps({"profiles": [{"member_id": "only-id"}, full_profile()]}),
+    Case = tuple[str, bytes, dict[str, str]]
+    valid: list[Case] = [
+        ("/v1/predict", dumps({"profiles": rows}), json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": "only-id"}, full_profile()]}),
          {"Content-Type": "Application/JSON; charset=utf-8"}),
-        (b'{"profiles": [{"member_id": "dup", "posts_90d": 1, "posts_90d": 3}]}', json_type),
-        (dumps({"profiles": [{"member_id": "u", "posts_90d": None, "snapshot_date": None}]}),
+        ("/v1/predict", b'{"profiles": [{"member_id": "dup", "posts_90d": 1, "posts_90d": 3}]}',
          json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": "u", "posts_90d": None,
+                                             "snapshot_date": None}]}), json_type),
+        ("/v1/explain", dumps({"profiles": rows[:3], "lang": "de", "target": 70,
+                               "budget_minutes": 45}), json_type),
+        ("/v1/explain", dumps({"profiles": [full_profile()]}), json_type),
     ]
-    invalid = [
-        (dumps({"profiles": [{"member_id": "f", "posts_90d": 3.0}]}), json_type),
-        (b'{"profiles": [{"member_id": "n", "posts_90d": NaN}]}', json_type),
-        (b'{"profiles": [', json_type),
-        (dumps({"profiles": [{"member_id": "m", "headline_chars": 221}]}), json_type),
-        (dumps({"profiles": [{"member_id": "m", "connections_count": 1,
-                              "vp_plus_connections": 2}]}), json_type),
-        (dumps({"profiles": [{"member_id": f"m{i}"} for i in range(MAX_PROFILES + 1)]}),
+    invalid: list[Case] = [
+        ("/v1/predict", dumps({"profiles": [{"member_id": "f", "posts_90d": 3.0}]}), json_type),
+        ("/v1/predict", b'{"profiles": [{"member_id": "n", "posts_90d": NaN}]}', json_type),
+        ("/v1/predict", b'{"profiles": [', json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": "m", "headline_chars": 221}]}),
          json_type),
-        (dumps({"profiles": [{"member_id": "m"}]}), {"Content-Type": "text/plain"}),
-        (dumps({"profiles": []}), json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": "m", "connections_count": 1,
+                                             "vp_plus_connections": 2}]}), json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": f"m{i}"}
+                                            for i in range(MAX_PROFILES + 1)]}), json_type),
+        ("/v1/predict", dumps({"profiles": [{"member_id": "m"}]}), {"Content-Type": "text/plain"}),
+        ("/v1/predict", dumps({"profiles": []}), json_type),
+        ("/v1/explain", dumps({"profiles": [full_profile()], "lang": "fr"}), json_type),
+        ("/v1/explain", dumps({"profiles": [{"member_id": f"m{i}"} for i in range(101)]}),
+         json_type),
     ]
 
-    async def answers(fast_path: bool, bodies: list[tuple[bytes, dict[str, str]]],
-                      route: bool = True) -> list[tuple[int, bytes]]:
+    async def answers(fast_path: bool, cases: list[Case],
+                      routes: bool = True) -> list[tuple[int, bytes]]:
         app = create_app(Settings(), fast_path=fast_path)
-        if not route:
-            app.router.routes = [r for r in app.router.routes
-                                 if getattr(r, "path", None) != "/v1/predict"]
+        if not routes:
+            app.router.routes = [r for r in app.router.routes if getattr(r, "path", None)
+                                 not in ("/v1/predict", "/v1/explain")]
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
                 return [(r.status_code, r.content) for r in
-                        [await client.post("/v1/predict", content=body, headers=headers)
-                         for body, headers in bodies]]
+                        [await client.post(path, content=body, headers=headers)
+                         for path, body, headers in cases]]
 
     by_route = asyncio.run(answers(False, valid + invalid))
-    assert [code for code, _ in by_route] == [200] * len(valid) + [422, 422, 422, 422, 422,
-                                                                    413, 422, 422]
+    assert [code for code, _ in by_route] == [200] * len(valid) + [
+        422, 422, 422, 422, 422, 413, 422, 422, 422, 413]
     assert asyncio.run(answers(True, valid + invalid)) == by_route
-    assert asyncio.run(answers(True, valid, route=False)) == by_route[:len(valid)]
+    assert asyncio.run(answers(True, valid, routes=False)) == by_route[:len(valid)]
 
 
 def test_explain_returns_explanation_documents(stack: Stack, champion: dict[str, str]) -> None:

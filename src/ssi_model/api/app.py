@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ssi_model.api import errors, responses
 from ssi_model.api.deps import API_KEY_HEADER, STORE_PATHS, key_matches, require_api_key
+from ssi_model.api.fast_path import FastPath
 from ssi_model.api.model_holder import ModelHolder
 from ssi_model.api.routes import (
     explain,
@@ -120,8 +121,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     ``uvicorn --factory ssi_model.api.app:create_app`` works too), serving the alias of
     ``registry`` (default: the settings' registry).
 
-    ``fast_path=False`` leaves every /v1/predict request to its FastAPI route (the tests compare
-    both ways; the answers are the same bytes).
+    ``fast_path=False`` leaves every /v1/predict and /v1/explain request to its FastAPI route
+    (``ssi_model.api.fast_path``; the tests compare both ways: the answers are the same bytes).
     """
     settings = settings or get_settings()
     registry = registry or Registry(settings)
@@ -142,7 +143,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     errors.install(app)
     # Added first, so it runs inside the key check (the last middleware added runs first).
     if fast_path:
-        app.add_middleware(predict.PredictFastPath, holder=app.state.holder)
+        app.add_middleware(FastPath, holder=app.state.holder,
+                           routes={V1 + "/predict": predict.FAST, V1 + "/explain": explain.FAST})
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
     v1: dict[str, Any] = {"prefix": V1, "dependencies": [Depends(require_api_key)]}

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ssi_model.api import responses
 from ssi_model.api.deps import ServedModelDep
+from ssi_model.api.fast_path import FastRoute
 from ssi_model.api.model_holder import ServedModel
 from ssi_model.api.responses import as_json
 from ssi_model.api.routes.predict import model_ref
@@ -38,11 +39,21 @@ def explain(served: ServedModel, profiles: Sequence[BaseModel],
 def explain_profiles(body: ExplainRequest, served: ServedModelDep) -> Response:
     # def, not async: SHAP values and lever re-scoring take milliseconds per profile, so they
     # run in the thread pool and do not hold up the event loop.
-    answer = ExplainResponse(model=model_ref(served),
-                             explanations=explain(served, body.profiles, body))
-    # Serialised once, as /v1/predict does: FastAPI would dump the documents to dicts and
-    # validate them again against the response model first (a millisecond a profile).
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return Response(answer(served, body), media_type="application/json")
+
+
+def answer(served: ServedModel, body: ExplainRequest) -> bytes:
+    """The JSON answer: the served model and one explanation document per profile, serialised
+    once (FastAPI would dump the documents to dicts and validate them again against the
+    response model first: a millisecond a profile)."""
+    return ExplainResponse(model=model_ref(served),
+                           explanations=explain(served, body.profiles, body)
+                           ).model_dump_json().encode("utf-8")
+
+
+FAST = FastRoute(ExplainRequest, answer, inline_profiles=1)
+"""How the fast path answers this route: one profile (about 10 ms) on the event loop, more in
+the thread pool as the route runs them."""
 
 
 @router.post(
