@@ -40,14 +40,34 @@ class RecordingBooster:
 
 @contextlib.contextmanager
 def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
-    """Record the booster calls an estimator makes inside the block (boosters restored after)."""
+    """Record the booster calls an estimator makes inside the block (boosters restored after).
+
+    A few rows go through LightGBM's single-row fast path (``FastPredictor``), which calls the C
+    library directly: those calls are recorded too, as the ``Booster.predict`` call that gives
+    the same values (``pred_contrib`` for a SHAP predictor), so the replay does the same work
+    through LightGBM's own Python API.
+    """
+    from ssi_model.model.fast_predict import FastPredictor
+
     calls: list[PredictCall] = []
     original = estimator.boosters
     estimator.boosters = {p: RecordingBooster(b, calls) for p, b in original.items()}
+    fast_into = FastPredictor.predict_into
+
+    def recorded_into(self: Any, x: np.ndarray, out: np.ndarray) -> None:
+        booster = getattr(self.booster, "_booster", self.booster)
+        kwargs: dict[str, Any] = {"num_threads": 1}
+        if self.width > 1:
+            kwargs["pred_contrib"] = True
+        calls.append(PredictCall(booster, np.array(x, dtype=float, copy=True), (), kwargs))
+        fast_into(self, x, out)
+
+    FastPredictor.predict_into = recorded_into  # type: ignore[method-assign]
     try:
         yield calls
     finally:
         estimator.boosters = original
+        FastPredictor.predict_into = fast_into  # type: ignore[method-assign]
 
 
 def replay_predictions(calls: Sequence[PredictCall]) -> None:
