@@ -175,7 +175,7 @@ def test_every_surface_gives_the_same_verdict_and_reasons(row: dict[str, str | N
     assert len(warnings) == len(set(numbers) - set(kept))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(row=raw_rows(), labels=st.lists(st.one_of(st.none(), st.floats(-2, 27)), min_size=5,
                                        max_size=5))
 def test_the_compiled_verdict_is_the_rule_walk(row: dict[str, str | None],
