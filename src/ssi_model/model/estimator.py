@@ -126,13 +126,15 @@ class SSIEstimator:
             self._predict_block(p, x[:, idx[p]], out[:, k])
         return _clip_pillars(out)
 
-    def _fast_predictors(self) -> dict[str, FastPredictor]:
-        """One fast-path handle per booster, made on first use and remade if a booster is
-        replaced (the handle belongs to the booster object it was made from)."""
-        cache: dict[str, FastPredictor] = getattr(self, "_fast_cache", {})
+    def _fast_predictors(self, contributions: bool = False) -> dict[str, FastPredictor]:
+        """One fast-path handle per booster (its predictions, or its SHAP values), made on first
+        use and remade if a booster is replaced (the handle belongs to the booster object it was
+        made from). LightGBM computes the same values on either path."""
+        caches: dict[bool, dict[str, FastPredictor]] = self.__dict__.setdefault("_fast_cache", {})
+        cache = caches.get(contributions, {})
         if any(p not in cache or cache[p].booster is not self.boosters[p] for p in PILLARS):
-            cache = {p: FastPredictor(self.boosters[p]) for p in PILLARS}
-            self._fast_cache = cache
+            cache = caches[contributions] = {
+                p: FastPredictor(self.boosters[p], contributions=contributions) for p in PILLARS}
         return cache
 
     def predict_sharing(self, features: np.ndarray, reference: np.ndarray,
@@ -231,22 +233,13 @@ class SSIEstimator:
         idx = self._block_index()
         out: dict[str, np.ndarray] = {}
         if len(features) <= FAST_ROWS:  # one member explained: no per-call predictor set-up
-            fast = self._fast_contributors()
+            fast = self._fast_predictors(contributions=True)
             return {p: fast[p].contributions(features[:, idx[p]]) for p in PILLARS}
         for p in PILLARS:
             contrib = self.boosters[p].predict(features[:, idx[p]], pred_contrib=True,
                                                num_threads=1)
             out[p] = np.asarray(contrib)  # dense input: always one (n, block + 1) array
         return out
-
-    def _fast_contributors(self) -> dict[str, FastPredictor]:
-        """The boosters' SHAP fast paths (as ``_fast_predictors``: made on first use, remade if
-        a booster is replaced). LightGBM computes the same tree SHAP values on either path."""
-        cache: dict[str, FastPredictor] = getattr(self, "_fast_contrib_cache", {})
-        if any(p not in cache or cache[p].booster is not self.boosters[p] for p in PILLARS):
-            cache = {p: FastPredictor(self.boosters[p], contributions=True) for p in PILLARS}
-            self._fast_contrib_cache = cache
-        return cache
 
     def member_contribution_arrays(self, members: np.ndarray,
                                    peers: np.ndarray) -> dict[str, np.ndarray]:
