@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -124,6 +126,36 @@ def test_records_and_single_members_get_the_batch_documents(
         assert doc.prediction.ssi_total == expected["ssi_total"]
         assert doc.prediction.industry_top_pct == expected["industry_top_pct"]
 
+
+
+def test_explanations_on_many_threads_at_once_are_the_sequential_ones(
+        estimator: SSIEstimator, rows: pd.DataFrame, docs: list[Explanation],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API explains on its event loop and in its thread pool at once, each explanation
+    computing its SHAP values on a second thread, and the peer profiles' remembered SHAP values
+    are shared by every caller. A memory of two rows is cleared by most calls, so callers clear
+    it under each other's feet while LightGBM computes (it releases the GIL)."""
+    import ssi_model.model.estimator as estimator_module
+
+    monkeypatch.setattr(estimator_module, "PEER_CACHE_ROWS", 2)
+    records = CONTRACT.to_records(rows.head(12))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        alone = list(pool.map(lambda i: explain_rows(estimator, records[i:i + 1], target=45)[0],
+                              [i % 12 for i in range(48)]))
+    assert alone == [docs[i % 12] for i in range(48)]
+
+    x = estimator.builder.features(ProfileBatch.from_records(records))
+    expected = estimator.contribution_arrays(x)
+
+    def shap_of(i: int) -> dict[str, np.ndarray]:
+        k = i % 12  # member k with member k + 1's row as its "peer": 12 rows, 2 remembered
+        return estimator.member_contribution_arrays(x[k:k + 1], x[(k + 1) % 12:(k + 1) % 12 + 1])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for i, got in enumerate(pool.map(shap_of, range(1500))):
+            k = i % 12
+            for p in PILLARS:
+                np.testing.assert_array_equal(got[p], expected[p][[k, (k + 1) % 12]])
 
 def test_levers_never_touch_context_and_stay_in_the_contract(docs: list[Explanation],
                                                              rows: pd.DataFrame) -> None:

@@ -16,7 +16,9 @@ they bound memory and let a long run report progress (``ssi_model.progress``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,18 @@ from ssi_model.progress import task
 # Large enough that the boosters' per-call overhead is negligible, small enough that a chunk's
 # variants and bundles stay in a few hundred MB and progress moves every second or so.
 CHUNK_MEMBERS = 256
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _background() -> ThreadPoolExecutor:
+    """The thread that computes SHAP values beside an explanation; one per process (a forked
+    worker, as Spark's Python workers are, makes its own: threads do not survive a fork)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssi-shap"))
+    return _POOL[1]
 
 
 def explain_rows(
@@ -88,19 +102,22 @@ def _explain_chunk(
     # One feature matrix and one pass of the four boosters for the members, their peer profiles
     # and every lever variant; SHAP values for the members and (unless remembered) the peers.
     x = estimator.builder.features(ProfileBatch.concat([table, peer, variants.rows]))
+    # SHAP values, the dearest single part, are computed on a second thread while this one
+    # scores the variants and builds the plans: LightGBM releases the GIL while it computes.
+    contributions_job = _background().submit(estimator.member_contribution_arrays,
+                                             x[:n], x[n:2 * n])
     # A variant's pillars whose features the lever leaves alone are the member's own.
     scored = estimator.predict_sharing(x, np.concatenate([np.full(2 * n, -1), variants.member]))
     base, peer_pred = scored[:n], scored[n:2 * n]
     gains = scored[2 * n:] - base[variants.member]
-    contributions = estimator.member_contribution_arrays(x[:n], x[n:2 * n])
-    drivers = pillar_drivers(estimator, table, peer, contributions, base, peer_pred, top_drivers)
-    predictions = estimator.predictions(table, base).to_records()
-
     budget = catalogue.default_budget_minutes if budget_minutes is None else budget_minutes
     bundles = plans.candidate_bundles(variants, gains, n, catalogue, catalogue.plan_candidates)
     scores = plans.score_bundles(estimator, variants, scored[2 * n:], x[2 * n:], base, bundles,
                                  catalogue)
     candidates = plans.valid_bundles_by_member(bundles, scores)
+    contributions = contributions_job.result()
+    drivers = pillar_drivers(estimator, table, peer, contributions, base, peer_pred, top_drivers)
+    predictions = estimator.predictions(table, base).to_records()
 
     docs = []
     for i in range(n):

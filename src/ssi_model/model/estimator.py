@@ -257,13 +257,16 @@ class SSIEstimator:
         keys = [row.tobytes() for row in np.ascontiguousarray(peers, dtype=float)]
         if len(cache) + len(keys) > PEER_CACHE_ROWS:
             cache.clear()
-        new = [k for k in dict.fromkeys(keys) if k not in cache]
+        # This call's rows are looked up once and kept here: explanations on other threads may
+        # clear or fill the shared memory meanwhile.
+        rows = {k: known for k in keys if (known := cache.get(k)) is not None}
+        new = [k for k in dict.fromkeys(keys) if k not in rows]
         fresh = np.frombuffer(b"".join(new), dtype=float).reshape(len(new), peers.shape[1])
         n = len(members)
         arrays = self.contribution_arrays(np.vstack([members, fresh]))
         for i, key in enumerate(new):
-            cache[key] = {p: a[n + i] for p, a in arrays.items()}
-        return {p: np.vstack([a[:n], *[cache[k][p] for k in keys]]) if keys else a[:n]
+            rows[key] = cache[key] = {p: a[n + i] for p, a in arrays.items()}
+        return {p: np.vstack([a[:n], *[rows[k][p] for k in keys]]) if keys else a[:n]
                 for p, a in arrays.items()}
 
     def contributions(self, features: pd.DataFrame) -> dict[str, pd.DataFrame]:
