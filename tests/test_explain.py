@@ -157,6 +157,7 @@ def test_explanations_on_many_threads_at_once_are_the_sequential_ones(
             for p in PILLARS:
                 np.testing.assert_array_equal(got[p], expected[p][[k, (k + 1) % 12]])
 
+
 def test_levers_never_touch_context_and_stay_in_the_contract(docs: list[Explanation],
                                                              rows: pd.DataFrame) -> None:
     for i, doc in enumerate(docs):

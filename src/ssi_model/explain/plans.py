@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from ssi_model.batch import ProfileBatch
+from ssi_model.contract import PILLARS
 from ssi_model.explain.catalogue import Catalogue
 from ssi_model.explain.variants import MIN_GAIN, LeverVariants, Value, as_value
 from ssi_model.model.estimator import SSIEstimator
@@ -35,7 +36,8 @@ class BundleScores:
 
     gain: np.ndarray  # (b, 4) pillar gains over the member's own prediction
     valid: np.ndarray  # (b,) every lever of the bundle applied
-    rows: ProfileBatch  # (b,) each member's row with its bundle applied
+    levels: list[ProfileBatch]  # per bundle size, the rows of that size's bundles applied
+    where: np.ndarray  # (b,) a bundle's row in ``levels[size - 1]``
 
     @cached_property
     def total(self) -> np.ndarray:
@@ -49,8 +51,9 @@ class BundleScores:
 
     def changes(self, k: int, bundle: Bundle, catalogue: Catalogue) -> dict[str, Value]:
         """The changed values of bundle ``k`` (a plan document lists only one or two of them)."""
+        rows = self.levels[len(bundle.levers) - 1]
         columns = dict.fromkeys(c for j in bundle.levers for c in catalogue.levers[j].columns)
-        return {c: as_value(c, self.rows[c][k]) for c in columns}
+        return {c: as_value(c, rows[c][self.where[k]]) for c in columns}
 
 
 @dataclass(frozen=True)
@@ -89,26 +92,40 @@ def candidate_bundles(variants: LeverVariants, gains: np.ndarray, n: int, catalo
 def score_bundles(estimator: SSIEstimator, variants: LeverVariants, scored: np.ndarray,
                   features: np.ndarray, base: np.ndarray, bundles: list[Bundle],
                   catalogue: Catalogue) -> BundleScores:
-    """Joint re-scoring: levers applied in sequence to each member's row, one scoring pass.
+    """Joint re-scoring: levers applied in sequence to each member's row, size by size.
 
-    A bundle starts from its first lever's variant row (the same engine applied that lever to
-    the same row); the next levers are applied to it, one engine call per position. The
-    variants' ``features`` and ``scored`` predictions let a bundle keep its variant's
-    prediction for the pillars whose features the next levers leave alone
-    (``SSIEstimator.predict_sharing``); ``base``: the members' own predictions."""
+    A bundle of one lever is its variant (the same engine applied that lever to the same row):
+    ``variants`` with their ``features`` and ``scored`` predictions. A bundle of more levers is
+    the bundle of all its levers but the last (listed too: ``candidate_bundles`` keeps every
+    prefix of a bundle it keeps) with the last applied, one engine call per size; it keeps that
+    bundle's prediction for the pillars whose features the last lever leaves alone
+    (``SSIEstimator.predict_sharing``). ``base``: the members' own predictions."""
     variant = np.array([b.variant for b in bundles], dtype=np.intp)
-    work = variants.rows.take(variant)
-    if not bundles:
-        return BundleScores(np.zeros((0, 4)), np.zeros(0, bool), work)
-    member = np.array([b.member for b in bundles])
+    size = np.array([len(b.levers) for b in bundles], dtype=np.intp)
+    at = {(b.member, b.levers): k for k, b in enumerate(bundles)}
+    parent = np.array([at[(b.member, b.levers[:-1])] if len(b.levers) > 1 else -1
+                       for b in bundles], dtype=np.intp)
     valid = np.ones(len(bundles), dtype=bool)
-    for position in range(1, MAX_LEVERS):  # each bundle its lever at this position, or none
-        lever_at = np.array([b.levers[position] if len(b.levers) > position else -1
-                             for b in bundles])
-        valid &= catalogue.engine.apply_in_place(work, lever_at) | (lever_at < 0)
-    after = estimator.predict_sharing(estimator.builder.features(work), variant,
-                                      known=(features, scored))
-    return BundleScores(gain=after - base[member], valid=valid, rows=work)
+    after = np.zeros((len(bundles), len(PILLARS)))
+    where = np.where(size == 1, variant, -1)
+    levels, level_x, level_y = [variants.rows], features, scored
+    after[size == 1] = scored[variant[size == 1]]
+    for s in range(2, MAX_LEVERS + 1):
+        ks = np.flatnonzero(size == s)
+        if not len(ks):
+            break
+        start = where[parent[ks]]  # the row of each bundle's prefix in the previous level
+        rows = levels[-1].take(start)
+        last = np.array([bundles[k].levers[-1] for k in ks], dtype=np.intp)
+        valid[ks] = valid[parent[ks]] & catalogue.engine.apply_in_place(rows, last)
+        x = estimator.builder.features(rows)
+        level_y = estimator.predict_sharing(x, start, known=(level_x, level_y))
+        levels.append(rows)
+        level_x = x
+        where[ks] = np.arange(len(ks))
+        after[ks] = level_y
+    member = np.array([b.member for b in bundles], dtype=np.intp)
+    return BundleScores(gain=after - base[member], valid=valid, levels=levels, where=where)
 
 
 def valid_bundles_by_member(bundles: list[Bundle], scores: BundleScores) -> dict[int, list[int]]:
