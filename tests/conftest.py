@@ -34,7 +34,10 @@ SYSTEM_FIXTURES = frozenset({
     "quick_results",                      # test_bench: the benchmark's smoke run
     "notebook_runs",                      # test_notebooks: the walkthroughs in a kernel
 })
-MODEL_FIXTURES = frozenset({"mlflow_uri", "trained"})
+MODEL_FIXTURES = frozenset({
+    "mlflow_uri", "trained",
+    "team",  # test_registry: a model trained and promoted in an MLflow store of its own
+})
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 

@@ -248,6 +248,7 @@ def test_rescoring_counts_plans_whose_gain_changed_sign_or_halved(
     assert result["invalidated_share"] == pytest.approx(6 / len(issued), abs=1e-4)
 
 
+@pytest.mark.model  # two versions trained and registered in a real MLflow store
 def test_promotion_rescores_the_plans_issued_under_the_old_champion(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two registered versions: plans issued under version 1 are re-scored when version 2 is

@@ -115,6 +115,7 @@ def test_predict_explain_and_report_load_ssi_model_name(team: Team, tmp_path: Pa
     assert "make train promote" in missing.output
 
 
+@pytest.mark.system  # starts `ssi serve`
 def test_ssi_serve_serves_ssi_model_name(team: Team) -> None:
     port = free_port()
     api = start("ssi serve", [str(BIN / "ssi"), "serve", "--host", LOOPBACK, "--port",
@@ -183,6 +184,7 @@ def test_mlflow_pyfunc_scores_contract_files_unchanged(
     _same(pd.DataFrame(model.predict(frame)), _reference(team, path))
 
 
+@pytest.mark.system  # runs `mlflow models predict` in a process of its own
 def test_mlflow_models_predict_scores_a_contract_csv(team: Team,
                                                      contract_files: dict[str, Path]) -> None:
     out = team.folder / "mlflow-predict.json"

@@ -28,6 +28,7 @@ from ssi_model.store import ADMIN, SnapshotStore
 from ssi_model.store.repository import NOT_YOURS
 
 pytest_plugins = ["pg"]
+pytestmark = pytest.mark.system  # every test talks to the API under uvicorn
 
 ADMIN_KEY = "admin-key-for-tests"
 START = date(2025, 1, 1)

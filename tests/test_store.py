@@ -219,6 +219,40 @@ def test_a_coach_sees_and_changes_only_their_own_members(
     assert store.erase_member(mine, ADMIN).snapshots == 1  # the administrator sees everything
 
 
+def test_every_member_at_once_reads_what_one_member_at_a_time_reads(
+        store: SnapshotStore, cohort: pd.DataFrame) -> None:
+    """snapshots_by_member and issued_by_member (one query each) equal member_snapshots and
+    issued_explanations per member, for a coach and the administrator; record_explanations
+    writes every document or, with a snapshot the caller cannot see, none."""
+    a = store.coach_for_key(store.add_coach("coach-a"))
+    b = store.coach_for_key(store.add_coach("coach-b"))
+    assert a is not None and b is not None
+    rows = valid_rows(cohort, 3)
+    later = dict(rows[0], snapshot_date="2026-11-30", reported_on="2026-11-30")
+    store.add_snapshots([*rows[:2], later], a, today=TODAY)
+    store.add_snapshots(rows[2:], b, today=TODAY)
+    theirs = store.member_snapshots(rows[2]["member_id"], b)[0]
+    mine = [s for m in sorted(r["member_id"] for r in rows[:2])
+            for s in store.member_snapshots(m, a)]
+    store.record_explanations([(s.id, {"n": k}) for k, s in enumerate(mine)], "ssi-estimator",
+                              "3", a)
+    store.record_explanation(mine[0].id, {"n": 9}, "ssi-estimator", "4", a)
+    with pytest.raises(SnapshotNotFound):
+        store.record_explanations([(mine[1].id, {}), (theirs.id, {})], "ssi-estimator", "5", a)
+    assert store.counts()["issued_explanations"] == len(mine) + 1  # nothing of the refused call
+
+    for coach in (a, b, ADMIN):
+        members = store.members(coach)
+        assert store.snapshots_by_member(coach) == {
+            m: store.member_snapshots(m, coach) for m in members}
+        issued = store.issued_by_member(coach)
+        assert issued == {m: store.issued_explanations(m, coach) for m in members
+                          if store.issued_explanations(m, coach)}
+    first = mine[0].member_id  # its documents oldest first: the batch's, then the later one
+    assert [i.document["n"] for i in store.issued_by_member(a)[first]] == [
+        k for k, s in enumerate(mine) if s.member_id == first] + [9]
+
+
 def test_keys_are_shown_once_and_stored_only_as_hashes(store: SnapshotStore) -> None:
     key = store.add_coach("coach-a")
     assert key.startswith("ssi_") and len(key) >= 40

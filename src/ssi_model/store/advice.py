@@ -41,11 +41,12 @@ def issue_plans(store: SnapshotStore, estimator: SSIEstimator, info: ModelInfo, 
 def _issued(store: SnapshotStore, coach: Coach
             ) -> list[tuple[IssuedExplanation, StoredSnapshot, list[StoredSnapshot]]]:
     """Every issued document with the snapshot it explains and all the member's snapshots."""
+    snapshots = store.snapshots_by_member(coach)
     out = []
-    for member in store.members(coach):
-        snaps = store.member_snapshots(member, coach)
+    for member, documents in store.issued_by_member(coach).items():
+        snaps = snapshots.get(member, [])
         by_id = {s.id: s for s in snaps}
-        for issued in store.issued_explanations(member, coach):
+        for issued in documents:
             if issued.snapshot_id in by_id:
                 out.append((issued, by_id[issued.snapshot_id], snaps))
     return out

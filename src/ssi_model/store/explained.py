@@ -38,10 +38,11 @@ def member_snapshots(store: SnapshotStore, coach: Coach, members: Sequence[str] 
     """Each member's snapshots on or before ``as_of`` (default: all), members without one left
     out; ``members`` defaults to every member the caller sees (an unknown or foreign one raises
     ``MemberNotFound``)."""
+    every = (store.snapshots_by_member(coach) if members is None
+             else {member: store.member_snapshots(member, coach) for member in members})
     out = {}
-    for member in store.members(coach) if members is None else members:
-        snaps = [s for s in store.member_snapshots(member, coach)
-                 if as_of is None or s.snapshot_date <= as_of]
+    for member, snapshots in every.items():
+        snaps = [s for s in snapshots if as_of is None or s.snapshot_date <= as_of]
         if snaps:
             out[member] = snaps
     return out
@@ -60,9 +61,9 @@ def explain_latest(store: SnapshotStore, coach: Coach, estimator: SSIEstimator, 
                         model_info=info)
     if record:
         version = str(info.version or info.run_id or "")
-        for snaps, doc in zip(snapshots, docs, strict=True):
-            store.record_explanation(snaps[-1].id, doc.model_dump(mode="json"), info.name,
-                                     version, coach)
+        store.record_explanations([(snaps[-1].id, doc.model_dump(mode="json"))
+                                   for snaps, doc in zip(snapshots, docs, strict=True)],
+                                  info.name, version, coach)
     return [Explained(s, d) for s, d in zip(snapshots, docs, strict=True)]
 
 

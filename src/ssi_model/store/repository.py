@@ -344,6 +344,12 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
+def _issued(row: ExplanationRow) -> IssuedExplanation:
+    return IssuedExplanation(id=row.id, member_id=row.member_id, snapshot_id=row.snapshot_id,
+                             document=dict(row.document), model_name=row.model_name,
+                             model_version=row.model_version, issued_at=_aware(row.issued_at))
+
+
 def _stored(row: SnapshotRow) -> StoredSnapshot:
     return StoredSnapshot(id=row.id, member_id=row.member_id, snapshot_date=row.snapshot_date,
                           row=dict(row.row), source=row.source, labelled=row.labelled,
@@ -604,6 +610,24 @@ class SnapshotStore:
                              .order_by(SnapshotRow.snapshot_date))
             return [_stored(r) for r in rows]
 
+    def snapshots_by_member(self, coach: Coach) -> dict[str, list[StoredSnapshot]]:
+        """Every snapshot of every member the caller sees, by member id (sorted), each member's
+        ordered by ``snapshot_date``. One query: ``member_snapshots`` for each member opens a
+        session and checks visibility each time (seconds for a thousand members)."""
+        query = self._seen(select(SnapshotRow), SnapshotRow.member_id, coach).order_by(
+            SnapshotRow.member_id, SnapshotRow.snapshot_date)
+        out: dict[str, list[StoredSnapshot]] = {}
+        with self._read() as s:
+            for row in s.scalars(query):
+                out.setdefault(row.member_id, []).append(_stored(row))
+        return out
+
+    @staticmethod
+    def _seen(query: Any, member_id: Any, coach: Coach) -> Any:
+        """``query`` joined to the members, kept to those the caller sees."""
+        query = query.join(MemberRow, MemberRow.member_id == member_id)
+        return query if coach.is_admin else query.where(MemberRow.coach_id == coach.id)
+
     def members(self, coach: Coach) -> list[str]:
         """The member ids the caller sees, sorted."""
         query = select(MemberRow.member_id).order_by(MemberRow.member_id)
@@ -619,10 +643,8 @@ class SnapshotStore:
             func.row_number().over(partition_by=SnapshotRow.member_id,
                                    order_by=SnapshotRow.snapshot_date.desc()).label("rank"),
             func.count().over(partition_by=SnapshotRow.member_id).label("n"),
-        ).join(MemberRow, MemberRow.member_id == SnapshotRow.member_id)
-        if not coach.is_admin:
-            ranked = ranked.where(MemberRow.coach_id == coach.id)
-        sub = ranked.subquery()
+        )
+        sub = self._seen(ranked, SnapshotRow.member_id, coach).subquery()
         query = (select(SnapshotRow, sub.c.rank, sub.c.n).join(sub, sub.c.id == SnapshotRow.id)
                  .where(sub.c.rank <= 2)
                  .order_by(SnapshotRow.member_id, sub.c.rank))
@@ -654,24 +676,34 @@ class SnapshotStore:
                            model_name: str, model_version: str,
                            coach: Coach) -> IssuedExplanation:
         """Keep an explanation document issued for a snapshot (JSON-serialisable mapping)."""
-        doc = json.loads(json.dumps(document))  # plain JSON now, or fail before writing
+        (issued,) = self.record_explanations([(snapshot_id, document)], model_name,
+                                             model_version, coach)
+        return issued
+
+    def record_explanations(self, documents: Sequence[tuple[int, Mapping[str, Any]]],
+                            model_name: str, model_version: str,
+                            coach: Coach) -> list[IssuedExplanation]:
+        """Keep documents issued by one model, each for its snapshot, in one transaction (one
+        commit, not one a member): all of them, or none when a snapshot is unknown or not the
+        caller's (``SnapshotNotFound``)."""
+        # plain JSON now, or fail before writing
+        plain = [(snapshot_id, json.loads(json.dumps(doc))) for snapshot_id, doc in documents]
         with self._writing() as s:
-            snapshot = s.get(SnapshotRow, snapshot_id)
-            if snapshot is None:
-                raise SnapshotNotFound(snapshot_id)
-            try:
-                self._visible(s, snapshot.member_id, coach)
-            except MemberNotFound:
-                raise SnapshotNotFound(snapshot_id) from None
-            row = ExplanationRow(member_id=snapshot.member_id, snapshot_id=snapshot_id,
-                                 document=doc, model_name=model_name,
-                                 model_version=str(model_version), issued_at=_now())
-            s.add(row)
+            rows = []
+            for snapshot_id, doc in plain:
+                snapshot = s.get(SnapshotRow, snapshot_id)
+                if snapshot is None:
+                    raise SnapshotNotFound(snapshot_id)
+                try:
+                    self._visible(s, snapshot.member_id, coach)
+                except MemberNotFound:
+                    raise SnapshotNotFound(snapshot_id) from None
+                rows.append(ExplanationRow(member_id=snapshot.member_id, snapshot_id=snapshot_id,
+                                           document=doc, model_name=model_name,
+                                           model_version=str(model_version), issued_at=_now()))
+            s.add_all(rows)
             s.flush()
-            return IssuedExplanation(id=row.id, member_id=row.member_id,
-                                     snapshot_id=snapshot_id, document=doc,
-                                     model_name=model_name, model_version=str(model_version),
-                                     issued_at=row.issued_at)
+            return [_issued(row) for row in rows]
 
     def issued_explanations(self, member_id: str, coach: Coach) -> list[IssuedExplanation]:
         """Every explanation issued for a member, oldest first."""
@@ -679,10 +711,18 @@ class SnapshotStore:
             self._visible(s, member_id, coach)
             rows = s.scalars(select(ExplanationRow).where(ExplanationRow.member_id == member_id)
                              .order_by(ExplanationRow.issued_at, ExplanationRow.id))
-            return [IssuedExplanation(id=r.id, member_id=r.member_id, snapshot_id=r.snapshot_id,
-                                      document=dict(r.document), model_name=r.model_name,
-                                      model_version=r.model_version,
-                                      issued_at=_aware(r.issued_at)) for r in rows]
+            return [_issued(r) for r in rows]
+
+    def issued_by_member(self, coach: Coach) -> dict[str, list[IssuedExplanation]]:
+        """Every explanation issued for the members the caller sees, by member id (sorted),
+        each member's oldest first: ``issued_explanations`` for all of them in one query."""
+        query = self._seen(select(ExplanationRow), ExplanationRow.member_id, coach).order_by(
+            ExplanationRow.member_id, ExplanationRow.issued_at, ExplanationRow.id)
+        out: dict[str, list[IssuedExplanation]] = {}
+        with self._read() as s:
+            for row in s.scalars(query):
+                out.setdefault(row.member_id, []).append(_issued(row))
+        return out
 
     # ------------------------------------------------------------------ erasure
 
