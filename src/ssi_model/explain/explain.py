@@ -9,9 +9,10 @@ This module orchestrates; each job lives in its own module:
   budget and the least-effort plan reaching a target.
 - ``document``: the results as one ``Explanation`` per member.
 Everything is batched: per chunk of ``CHUNK_MEMBERS`` members, one pass of the boosters for the
-members, their peer profiles and every lever variant, and one for all bundles. Each member's
-document depends on its own row only, so the chunks change neither a document nor their order;
-they bound memory and let a long run report progress (``ssi_model.progress``).
+members, their peer profiles and every lever variant (SHAP values beside it, on another thread),
+and one per bundle size for the bundles. Each member's document depends on its own row only, so
+the chunks change neither a document nor their order; they bound memory and let a long run
+report progress (``ssi_model.progress``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Plan search: bundles of up to three levers, re-scored jointly (a bundle's gain is not the sum
 of its parts); the most gain within a weekly time budget, and the least effort reaching a target.
 
-All bundles of all members are scored in one prediction call. The functions here return bundle
-indices; turning them into documents is ``explain.document``'s job.
+All members' bundles of one size are scored in one pass (a bundle extends its prefix by one
+lever). The functions here return bundle indices; turning them into documents is
+``explain.document``'s job.
 """
 
 from __future__ import annotations
@@ -107,9 +108,10 @@ def score_bundles(estimator: SSIEstimator, variants: LeverVariants, scored: np.n
                        for b in bundles], dtype=np.intp)
     valid = np.ones(len(bundles), dtype=bool)
     after = np.zeros((len(bundles), len(PILLARS)))
-    where = np.where(size == 1, variant, -1)
+    one = size == 1
+    where = np.where(one, variant, -1)
     levels, level_x, level_y = [variants.rows], features, scored
-    after[size == 1] = scored[variant[size == 1]]
+    after[one] = scored[variant[one]]
     for s in range(2, MAX_LEVERS + 1):
         ks = np.flatnonzero(size == s)
         if not len(ks):

@@ -37,7 +37,6 @@ class IntervalCalibration:
     low: float
     high: float
 
-
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
