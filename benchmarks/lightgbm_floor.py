@@ -42,17 +42,23 @@ class RecordingBooster:
 def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
     """Record the booster calls an estimator makes inside the block (boosters restored after).
 
-    A few rows go through LightGBM's single-row fast path (``FastPredictor``), which calls the C
-    library directly: those calls are recorded too, as the ``Booster.predict`` call that gives
-    the same values (``pred_contrib`` for a SHAP predictor), so the replay does the same work
-    through LightGBM's own Python API.
+    Predictions go through the estimator's compiled trees (``CompiledTrees``), and a few rows'
+    SHAP values through LightGBM's single-row fast path (``FastPredictor``), which calls the C
+    library directly. Both are recorded as the ``Booster.predict`` call that gives the same
+    values (one thread; ``pred_contrib`` for SHAP), so the replay does the same work through
+    LightGBM's own Python API.
     """
     from ssi_model.model.fast_predict import FastPredictor
+    from ssi_model.model.trees import CompiledTrees
 
     calls: list[PredictCall] = []
     original = estimator.boosters
+    # made from the real boosters, and kept while they are wrapped (not remade from the wrappers)
+    compiled = estimator._compiled_trees()
     estimator.boosters = {p: RecordingBooster(b, calls) for p, b in original.items()}
+    estimator._compiled_trees = lambda: compiled
     fast_into = FastPredictor.predict_into
+    compiled_predict = CompiledTrees.predict
 
     def recorded_into(self: Any, x: np.ndarray, out: np.ndarray) -> None:
         booster = getattr(self.booster, "_booster", self.booster)
@@ -62,12 +68,21 @@ def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
         calls.append(PredictCall(booster, np.array(x, dtype=float, copy=True), (), kwargs))
         fast_into(self, x, out)
 
+    def recorded_predict(self: Any, x: np.ndarray, booster: int | None = None) -> np.ndarray:
+        for j in range(len(self.boosters)) if booster is None else (booster,):
+            block = np.array(np.asarray(x)[:, list(self.columns[j])], dtype=float, copy=True)
+            calls.append(PredictCall(self.boosters[j], block, (), {"num_threads": 1}))
+        return compiled_predict(self, x, booster)
+
     FastPredictor.predict_into = recorded_into  # type: ignore[method-assign]
+    CompiledTrees.predict = recorded_predict  # type: ignore[method-assign]
     try:
         yield calls
     finally:
         estimator.boosters = original
+        del estimator._compiled_trees
         FastPredictor.predict_into = fast_into  # type: ignore[method-assign]
+        CompiledTrees.predict = compiled_predict  # type: ignore[method-assign]
 
 
 def replay_predictions(calls: Sequence[PredictCall]) -> None:

@@ -440,6 +440,8 @@ def test_the_fast_path_answers_what_the_routes_answer(
         ("/v1/explain", dumps({"profiles": [full_profile()], "lang": "fr"}), json_type),
         ("/v1/explain", dumps({"profiles": [{"member_id": f"m{i}"} for i in range(101)]}),
          json_type),
+        # over the body limit (4 MiB): the fast path does not read it, the app answers
+        ("/v1/predict", b'{"profiles": [' + b" " * (4 * 2**20) + b"]}", json_type),
     ]
 
     async def answers(fast_path: bool, cases: list[Case],
@@ -457,9 +459,19 @@ def test_the_fast_path_answers_what_the_routes_answer(
 
     by_route = asyncio.run(answers(False, valid + invalid))
     assert [code for code, _ in by_route] == [200] * len(valid) + [
-        422, 422, 422, 422, 422, 413, 422, 422, 422, 413]
+        422, 422, 422, 422, 422, 413, 422, 422, 422, 413, 413]
     assert asyncio.run(answers(True, valid + invalid)) == by_route
     assert asyncio.run(answers(True, valid, routes=False)) == by_route[:len(valid)]
+
+    # With an API key set, the fast path answers only requests that carry it.
+    monkeypatch.setenv("SSI_API_KEY", "coach-secret")
+    keyed: list[Case] = [("/v1/predict", dumps({"profiles": rows[:2]}),
+                          {**json_type, "X-API-Key": key}) for key in ("coach-secret", "wrong")]
+    keyed.append(("/v1/explain", dumps({"profiles": rows[:1]}), json_type))  # no key
+    by_route = asyncio.run(answers(False, keyed))
+    assert [code for code, _ in by_route] == [200, 401, 401]
+    assert asyncio.run(answers(True, keyed)) == by_route
+    assert asyncio.run(answers(True, keyed[:1], routes=False)) == by_route[:1]
 
 
 def test_explain_returns_explanation_documents(stack: Stack, champion: dict[str, str]) -> None:

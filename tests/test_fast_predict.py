@@ -1,4 +1,5 @@
-"""The single-row fast path answers exactly what ``Booster.predict`` answers.
+"""The compiled trees (every prediction) and the single-row fast path (a few rows' SHAP values)
+answer exactly what ``Booster.predict`` answers.
 
 Rows that exercise every branch of the trees: unknowns (NaN), zeros (LightGBM's zero and missing
 handling differs by split), values exactly at each split's threshold and just either side, codes
@@ -19,6 +20,7 @@ from numpy.testing import assert_array_equal
 from ssi_model.contract import PILLARS
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.model.fast_predict import FastPredictor
+from ssi_model.model.trees import CompiledTrees
 
 
 def _splits(node: dict[str, Any]) -> Iterator[tuple[int, str, Any]]:
@@ -55,8 +57,7 @@ def edge_rows(booster: lgb.Booster, rng: np.random.Generator, n_random: int = 20
     return np.vstack([np.array(rows), random])
 
 
-@pytest.fixture(scope="module")
-def mixed_booster() -> lgb.Booster:
+def _mixed_booster(**params: Any) -> lgb.Booster:
     """Numeric and categorical features, NaNs and zeros in training, an early-stopped model."""
     rng = np.random.default_rng(3)
     n = 2_000
@@ -66,11 +67,22 @@ def mixed_booster() -> lgb.Booster:
     x[rng.random(x.shape) < 0.1] = 0.0
     y = np.nan_to_num(x[:, 0]) * 2 + (np.nan_to_num(x[:, 4]) % 3) + rng.normal(size=n)
     params = {"objective": "regression", "num_leaves": 15, "verbose": -1, "num_threads": 1,
-              "min_data_in_leaf": 5, "zero_as_missing": False}
+              "min_data_in_leaf": 5, "zero_as_missing": False, **params}
     train = lgb.Dataset(x[:1500], y[:1500], categorical_feature=[4])
     valid = lgb.Dataset(x[1500:], y[1500:], categorical_feature=[4], reference=train)
     return lgb.train(params, train, num_boost_round=200, valid_sets=[valid],
                      callbacks=[lgb.early_stopping(10, verbose=False)])
+
+
+@pytest.fixture(scope="module")
+def mixed_booster() -> lgb.Booster:
+    return _mixed_booster()
+
+
+@pytest.fixture(scope="module")
+def zero_missing_booster() -> lgb.Booster:
+    """Zeros treated as missing (LightGBM's missing type Zero: zero and NaN go the default way)."""
+    return _mixed_booster(zero_as_missing=True, objective="huber")
 
 
 def test_equal_to_booster_predict_on_edge_rows(mixed_booster: lgb.Booster) -> None:
@@ -100,7 +112,7 @@ def test_estimator_boosters_and_predict(fitted_estimator: SSIEstimator) -> None:
         rows = edge_rows(booster, rng, n_random=50)
         assert_array_equal(FastPredictor(booster).predict(rows), booster.predict(rows,
                                                                                  num_threads=1))
-    # The estimator's few-row path (fast) and its batch path (Booster.predict) agree exactly.
+    # The estimator scores rows one at a time and as a batch exactly alike.
     width = len(fitted_estimator.feature_names)
     x = rng.normal(scale=5.0, size=(40, width))
     x[rng.random(x.shape) < 0.2] = np.nan
@@ -142,7 +154,7 @@ def test_shap_values_equal_booster_predict_contrib(mixed_booster: lgb.Booster,
             assert_array_equal(few[p], batch[p][i:i + 2])
 
 
-@pytest.mark.parametrize("derived", [3, 60])  # the fast path, and Booster.predict
+@pytest.mark.parametrize("derived", [3, 60])
 def test_sharing_a_reference_rows_pillars_equals_scoring_every_row(
         fitted_estimator: SSIEstimator, derived: int) -> None:
     """Rows made from a reference row by changing a feature or two (as lever variants are):
@@ -163,3 +175,94 @@ def test_sharing_a_reference_rows_pillars_equals_scoring_every_row(
     known = (own, fitted_estimator.predict_matrix(own))
     assert_array_equal(fitted_estimator.predict_sharing(x[2:], reference[2:], known=known),
                        shared[2:])
+
+
+# -- the compiled trees -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["mixed_booster", "zero_missing_booster"])
+def test_compiled_trees_equal_booster_predict_on_edge_rows(which: str,
+                                                           request: pytest.FixtureRequest) -> None:
+    booster: lgb.Booster = request.getfixturevalue(which)
+    assert 0 < booster.best_iteration < 200  # the compiled trees must stop where predict does
+    missing = {n["missing_type"] for t in booster.dump_model()["tree_info"]
+               for n in _nodes(t["tree_structure"])}
+    assert "Zero" in missing if which == "zero_missing_booster" else "NaN" in missing
+    rows = edge_rows(booster, np.random.default_rng(10))
+    expected = booster.predict(rows, num_threads=1)
+    compiled = CompiledTrees([booster])
+    assert_array_equal(compiled.predict(rows)[:, 0], expected)
+    assert_array_equal(compiled.predict(rows, 0), expected)
+    assert_array_equal(np.concatenate([compiled.predict(rows[i:i + 1], 0)
+                                       for i in range(0, len(rows), 7)]), expected[::7])
+    # a column-major matrix is read as the same values
+    assert_array_equal(compiled.predict(np.asfortranarray(rows), 0), expected)
+    loaded = lgb.Booster(model_str=booster.model_to_string())
+    assert_array_equal(CompiledTrees([loaded]).predict(rows, 0), expected)
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if "split_feature" in node:
+        yield node
+        yield from _nodes(node["left_child"])
+        yield from _nodes(node["right_child"])
+
+
+def test_compiled_trees_read_each_boosters_columns_of_a_wider_row(
+        mixed_booster: lgb.Booster, zero_missing_booster: lgb.Booster) -> None:
+    rng = np.random.default_rng(11)
+    a = edge_rows(mixed_booster, rng, n_random=20)[:300]
+    b = edge_rows(zero_missing_booster, rng, n_random=20)[:300]
+    wide = rng.normal(size=(300, 14))
+    columns = [[13, 2, 5, 7, 0, 9], [1, 3, 4, 6, 8, 10]]
+    wide[:, columns[0]] = a
+    wide[:, columns[1]] = b
+    compiled = CompiledTrees([mixed_booster, zero_missing_booster], columns)
+    both = compiled.predict(wide)
+    assert both.shape == (300, 2)
+    assert_array_equal(both[:, 0], mixed_booster.predict(a, num_threads=1))
+    assert_array_equal(both[:, 1], zero_missing_booster.predict(b, num_threads=1))
+    assert_array_equal(compiled.predict(wide, 1), both[:, 1])
+    with pytest.raises(ValueError, match="at least 14 values"):
+        compiled.predict(wide[:, :13])
+    with pytest.raises(ValueError, match="5 columns for a booster of 6 features"):
+        CompiledTrees([mixed_booster], [[0, 1, 2, 3, 4]])
+
+
+def test_compiled_trees_refuse_a_booster_whose_prediction_is_not_the_raw_score() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(300, 3))
+    counts = rng.poisson(np.exp(x[:, 0].clip(-2, 2)))
+    poisson = lgb.train({"objective": "poisson", "verbose": -1, "num_threads": 1},
+                        lgb.Dataset(x, counts), num_boost_round=5)
+    with pytest.raises(ValueError, match="'poisson'.*not the raw score"):
+        CompiledTrees([poisson])
+
+
+def test_compiled_trees_on_many_threads_give_each_its_own_answer(
+        mixed_booster: lgb.Booster) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = edge_rows(mixed_booster, np.random.default_rng(13))
+    expected = mixed_booster.predict(rows, num_threads=1)
+    compiled = CompiledTrees([mixed_booster])
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda k: compiled.predict(rows[k:], 0), range(8)))
+    for k, answer in enumerate(answers):
+        assert_array_equal(answer, expected[k:])
+
+
+def test_estimator_predictions_are_each_boosters_own_on_its_block(
+        fitted_estimator: SSIEstimator) -> None:
+    """The estimator's compiled trees read every pillar's block of a feature row: at every
+    threshold of every booster, its predictions are ``Booster.predict`` on that block."""
+    rng = np.random.default_rng(14)
+    width = len(fitted_estimator.feature_names)
+    index = fitted_estimator._block_index()
+    for j, p in enumerate(PILLARS):
+        booster = fitted_estimator.boosters[p]
+        block = edge_rows(booster, rng, n_random=50)
+        x = rng.normal(scale=5.0, size=(len(block), width))
+        x[:, index[p]] = block
+        expected = np.clip(booster.predict(block, num_threads=1), 0.0, 25.0)
+        assert_array_equal(fitted_estimator.predict_matrix(x)[:, j], expected)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -115,6 +116,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.store.close()
 
 
+class _App(FastAPI):
+    """FastAPI with the fast path (``fast_path.FastPath``, when ``state.fast_path`` makes one)
+    in front of its whole middleware stack, ServerErrorMiddleware included: a valid prediction
+    request skips every layer, anything else goes through all of them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        make = getattr(self.state, "fast_path", None)
+        return stack if make is None else make(stack)
+
+
 def create_app(settings: Settings | None = None, registry: Registry | None = None, *,
                fast_path: bool = True) -> FastAPI:
     """The API for these settings (default: from the environment, so
@@ -127,7 +139,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     settings = settings or get_settings()
     registry = registry or Registry(settings)
     api_key = settings.ssi_api_key or None
-    app = FastAPI(
+    app = _App(
         title="SSI estimator",
         version="1",
         summary="Estimates of LinkedIn's Social Selling Index, its pillars, and the levers that "
@@ -141,10 +153,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.state.store = None  # opened in the lifespan
     app.state.store_error = None
     errors.install(app)
-    # Added first, so it runs inside the key check (the last middleware added runs first).
     if fast_path:
-        app.add_middleware(FastPath, holder=app.state.holder,
-                           routes={V1 + "/predict": predict.FAST, V1 + "/explain": explain.FAST})
+        app.state.fast_path = functools.partial(
+            FastPath, holder=app.state.holder,
+            routes={V1 + "/predict": predict.FAST, V1 + "/explain": explain.FAST},
+            api_key=api_key, max_body_bytes=settings.ssi_max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
     v1: dict[str, Any] = {"prefix": V1, "dependencies": [Depends(require_api_key)]}

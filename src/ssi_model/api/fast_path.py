@@ -1,11 +1,13 @@
 """The fast path of the JSON model routes (``POST /v1/predict`` and ``/v1/explain``).
 
 Two ways in, one answer. The FastAPI routes declare the endpoints (OpenAPI, every error answer);
-``FastPath``, an ASGI middleware inside the API-key and body-size checks, answers a valid request
-itself, without FastAPI's routing, dependency solving, thread-pool hops and response classes,
-which cost more than the model for one profile. Anything it does not accept as it stands (no
-model, not JSON, an invalid body) goes on to the route with the same bytes, so every error is
-answered in the one standard way. Both ways build the answer with the route's own function
+``FastPath``, the ASGI layer in front of the app's whole middleware stack, answers a valid request
+itself, without FastAPI's routing, dependency solving, thread-pool hops, response classes and the
+five middleware layers a request passes through (errors, telemetry, two body limits, the API
+key), which together cost more than the model for one profile. Anything it does not accept as it
+stands (no model, no valid key, a body over the limit, not JSON, an invalid body, an answer that
+raised) goes on to the app with the same bytes, so every refusal and every error is answered in
+the one standard way. Both ways build the answer with the route's own function
 (``FastRoute.answer``), and ``tests/test_api.py`` checks they send the same bytes.
 """
 
@@ -19,7 +21,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ssi_model.api.deps import API_KEY_HEADER, key_matches
 from ssi_model.api.model_holder import ModelHolder, ServedModel
+
+API_KEY_HEADER_BYTES = API_KEY_HEADER.lower().encode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -40,26 +45,35 @@ class FastRoute:
 class FastPath:
     """Answers a valid POST to one of ``routes`` directly; passes everything else on unchanged.
 
-    Sits inside the API-key middleware and FastAPI's body-size limit (its ``receive`` is the
-    limited one), so a request reaching it is already authorised and bounded. A body it reads
-    and cannot accept is handed on with the same bytes (``_replay``): the route validates it
-    again and answers 422 or 413 exactly as it would have without the fast path.
+    It sits in front of the app's middleware, so it applies the app's two checks itself before
+    reading a body, and leaves the refusal to the app: a request without the API key (when one
+    is set; ``api_key``) goes on untouched, and so does a body declared longer than
+    ``max_body_bytes``; a body that turns out longer as it streams in goes on with the bytes read
+    so far, then the rest of the stream. A body it reads and cannot accept is handed on with the
+    same bytes (``_replay``): the route validates it again and answers 422 or 413 exactly as it
+    would have without the fast path.
     """
 
-    def __init__(self, app: ASGIApp, holder: ModelHolder,
-                 routes: Mapping[str, FastRoute]) -> None:
+    def __init__(self, app: ASGIApp, holder: ModelHolder, routes: Mapping[str, FastRoute], *,
+                 api_key: str | None, max_body_bytes: int) -> None:
         self.app = app
         self.holder = holder
         self.routes = dict(routes)
+        self.api_key = api_key or None
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
         served = self.holder.current
-        if route is None or scope["method"] != "POST" or served is None or not _is_json(scope):
+        if route is None or scope["method"] != "POST" or served is None \
+                or not self._acceptable(scope):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body, complete = await _read_body(receive, self.max_body_bytes)
         if body is None:  # the client went away
+            return
+        if not complete:  # over the limit: the app's own limit answers 413
+            await self.app(scope, _replay(body, receive, more_body=True), send)
             return
         try:
             request = route.request.model_validate_json(body)
@@ -67,10 +81,14 @@ class FastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         limit = route.inline_profiles
-        if limit is None or len(getattr(request, "profiles", ())) <= limit:
-            content = route.answer(served, request)
-        else:
-            content = await run_in_threadpool(route.answer, served, request)
+        try:
+            if limit is None or len(getattr(request, "profiles", ())) <= limit:
+                content = route.answer(served, request)
+            else:
+                content = await run_in_threadpool(route.answer, served, request)
+        except Exception:  # the route meets it again, inside the app's error handling (500)
+            await self.app(scope, _replay(body, receive), send)
+            return
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(content)).encode("ascii")),
@@ -78,28 +96,42 @@ class FastPath:
         await send({"type": "http.response.body", "body": content})
 
 
-def _is_json(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
-    return False
+    def _acceptable(self, scope: Scope) -> bool:
+        """JSON, with the API key when one is set, and not declared longer than the limit (a
+        chunked body, with no length, is counted as it is read)."""
+        json, length_ok = False, True
+        key = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                json = value.split(b";", 1)[0].strip().lower() == b"application/json"
+            elif name == b"content-length":
+                length_ok = value.isdigit() and int(value) <= self.max_body_bytes
+            elif name == API_KEY_HEADER_BYTES and key is None:  # the first, as Headers.get
+                key = value.decode("latin-1")
+        return json and length_ok and (self.api_key is None or key_matches(self.api_key, key))
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
+    """The body and whether it is complete: reading stops once it is over ``limit`` bytes."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
+            return None, False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), False
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), True
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the body already read over once, then listens to the client
-    (a disconnect) as the original would."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+def _replay(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:
+    """A ``receive`` that hands the body already read over once (``more_body``: the rest is
+    still to come), then reads on from the client as the original would."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": more_body}]
 
     async def replay() -> Message:
         return pending.pop() if pending else await receive()

@@ -24,6 +24,7 @@ from ssi_model.features import PillarFeatureBuilder
 from ssi_model.model.fast_predict import FastPredictor
 from ssi_model.model.intervals import IntervalCalibration, IntervalSet
 from ssi_model.model.peers import PeerStats
+from ssi_model.model.trees import CompiledTrees
 
 TOTAL = "total"
 PREDICTION_COLUMNS = [
@@ -34,10 +35,10 @@ PREDICTION_COLUMNS = [
 BUNDLE = "bundle.json"
 _TARGETS = (TOTAL, *PILLARS)
 FAST_ROWS = 64
-"""Up to this many rows go through LightGBM's single-row fast path, row by row, instead of
-``Booster.predict`` (its set-up is paid per call). On the bench's 20k model and real lever
-variants the two cost the same per row between 64 and 128 rows, and an explanation, whose
-variant blocks have 5-60 rows, went from 9.4 to 7.4 ms with this bound against 4 rows."""
+"""Up to this many rows' SHAP values go through LightGBM's single-row fast path, row by row,
+instead of ``Booster.predict(pred_contrib=True)`` (its set-up is paid per call). On the bench's
+20k model the two cost the same per row between 64 and 128 rows. (Predictions, of any number of
+rows, go through the compiled trees: ``model.trees``.)"""
 PEER_CACHE_ROWS = 20_000
 """Peer profiles whose SHAP values an estimator remembers (about 1 KB each)."""
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | ProfileBatch
@@ -120,24 +121,31 @@ class SSIEstimator:
     def predict_matrix(self, features: np.ndarray | pd.DataFrame) -> np.ndarray:
         """Pillar predictions (n, 4) in PILLARS order from a feature matrix, clipped to 0–25."""
         x = features.to_numpy(dtype=float) if isinstance(features, pd.DataFrame) else features
-        out = np.empty((len(x), len(PILLARS)))
-        if not len(x):  # LightGBM refuses an empty matrix; no rows, no predictions
-            return out
-        idx = self._block_index()
-        for k, p in enumerate(PILLARS):
-            self._predict_block(p, x[:, idx[p]], out[:, k])
-        return _clip_pillars(out)
+        if not len(x):  # no rows, no predictions
+            return np.empty((0, len(PILLARS)))
+        return _clip_pillars(self._compiled_trees().predict(x))
 
-    def _fast_predictors(self, contributions: bool = False) -> dict[str, FastPredictor]:
-        """One fast-path handle per booster (its predictions, or its SHAP values), made on first
-        use and remade if a booster is replaced (the handle belongs to the booster object it was
-        made from). LightGBM computes the same values on either path."""
-        caches: dict[bool, dict[str, FastPredictor]] = self.__dict__.setdefault("_fast_cache", {})
-        cache = caches.get(contributions, {})
+    def _fast_predictors(self) -> dict[str, FastPredictor]:
+        """One SHAP fast-path handle per booster, made on first use and remade if a booster is
+        replaced (the handle belongs to the booster object it was made from). LightGBM computes
+        the same values as ``Booster.predict(pred_contrib=True)``."""
+        cache: dict[str, FastPredictor] = self.__dict__.get("_fast_cache", {})
         if any(p not in cache or cache[p].booster is not self.boosters[p] for p in PILLARS):
-            cache = caches[contributions] = {
-                p: FastPredictor(self.boosters[p], contributions=contributions) for p in PILLARS}
+            cache = self.__dict__["_fast_cache"] = {
+                p: FastPredictor(self.boosters[p], contributions=True) for p in PILLARS}
         return cache
+
+    def _compiled_trees(self) -> CompiledTrees:
+        """The four boosters' trees compiled (``model.trees``), each reading its block of a
+        feature row; made on first use and remade if a booster is replaced. Their predictions
+        are the boosters' own, bit for bit."""
+        compiled: CompiledTrees | None = self.__dict__.get("_trees_cache")
+        if compiled is None or any(a is not b for a, b in zip(
+                compiled.boosters, (self.boosters[p] for p in PILLARS), strict=True)):
+            idx = self._block_index()
+            compiled = self.__dict__["_trees_cache"] = CompiledTrees(
+                [self.boosters[p] for p in PILLARS], [idx[p].tolist() for p in PILLARS])
+        return compiled
 
     def predict_sharing(self, features: np.ndarray, reference: np.ndarray,
                         known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -152,6 +160,7 @@ class SSIEstimator:
         scored.
         """
         idx = self._block_index()
+        compiled = self._compiled_trees()
         out = np.empty((len(features), len(PILLARS)))
         derived = np.flatnonzero(reference >= 0)
         for j, p in enumerate(PILLARS):
@@ -163,20 +172,9 @@ class SSIEstimator:
                              == origin[reference[derived]].view(np.uint64)).all(axis=1)
             scored = np.flatnonzero(~same)
             if len(scored):
-                values = np.empty(len(scored))
-                self._predict_block(p, block[scored], values)
-                out[scored, j] = values
+                out[scored, j] = compiled.predict(features[scored], j)
             out[same, j] = (out if known is None else known[1])[reference[same], j]
         return _clip_pillars(out)
-
-    def _predict_block(self, pillar: str, block: np.ndarray, out: np.ndarray) -> None:
-        """One pillar's booster on rows of its block, into ``out`` (n values, may be a column):
-        LightGBM's single-row fast path for a few rows (a request of one profile: no per-call
-        predictor set-up), ``Booster.predict`` for more."""
-        if len(block) <= FAST_ROWS:
-            self._fast_predictors()[pillar].predict_into(block, out)
-        else:
-            out[:] = self.boosters[pillar].predict(block, num_threads=1)
 
     def predict_pillars(self, rows: Rows) -> np.ndarray:
         """Unrounded pillar predictions (n, 4) in PILLARS order, clipped to 0–25."""
@@ -235,7 +233,7 @@ class SSIEstimator:
         idx = self._block_index()
         out: dict[str, np.ndarray] = {}
         if len(features) <= FAST_ROWS:  # a few members explained: no per-call predictor set-up
-            fast = self._fast_predictors(contributions=True)
+            fast = self._fast_predictors()
             return {p: fast[p].contributions(features[:, idx[p]]) for p in PILLARS}
         for p in PILLARS:
             contrib = self.boosters[p].predict(features[:, idx[p]], pred_contrib=True,

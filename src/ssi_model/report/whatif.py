@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import struct
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ssi_model.contract import CONTRACT, PILLARS
 from ssi_model.explain.catalogue import load_catalogue
 from ssi_model.features import FeatureDef, feature_spec
+from ssi_model.model.trees import flat_trees
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 TARGETS = ("total", *PILLARS)
-# LightGBM's decision_type bits, as the compact trees store them (LightGBM's own layout:
-# bit 0 categorical, bit 1 default_left, bits 2-3 missing type).
-_MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -56,69 +53,23 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _compact_booster(booster: lgb.Booster, global_index: Sequence[int]) -> dict[str, Any]:
-    """One booster as flat arrays; ``global_index`` maps its block's columns to feature slots.
+    """One booster's flat trees (``model.trees.flat_trees``, the arrays the served model walks
+    too) as JSON; ``global_index`` maps its block's columns to feature slots.
 
     Children are node numbers within their tree (LightGBM's ``split_index``) or ``~leaf_index``
-    for a leaf, exactly as LightGBM walks them. Thresholds are shared per booster (bins repeat
-    across trees); leaf values are little-endian float64 in base64, 11 characters instead of ~19,
-    and exact by construction.
+    for a leaf, exactly as LightGBM walks them. Numeric thresholds are shared per booster (bins
+    repeat across trees; ``t`` indexes them, or ``cats`` for a categorical split); leaf values are
+    little-endian float64 in base64, 11 characters instead of ~19, and exact by construction.
     """
-    dump = booster.dump_model()
-    if any(t.get("is_linear") for t in dump["tree_info"]):
-        raise ValueError("linear trees are not supported in the page")
+    flat = flat_trees(booster, global_index)
     thresholds: dict[float, int] = {}
-    cat_sets: list[list[int]] = []
-    feat: list[int] = []
-    thr: list[int] = []
-    flags: list[int] = []
-    left: list[int] = []
-    right: list[int] = []
-    leaves: list[float] = []
-    sizes: list[int] = []
-
-    for info in dump["tree_info"]:
-        n_leaves = int(info["num_leaves"])
-        sizes.append(n_leaves)
-        node_base = len(feat)
-        feat.extend([0] * (n_leaves - 1))
-        thr.extend([0] * (n_leaves - 1))
-        flags.extend([0] * (n_leaves - 1))
-        left.extend([0] * (n_leaves - 1))
-        right.extend([0] * (n_leaves - 1))
-        leaf_values = [0.0] * n_leaves
-
-        def child(node: Mapping[str, Any]) -> int:
-            if "leaf_index" in node or "split_index" not in node:
-                return ~int(node.get("leaf_index", 0))
-            return int(node["split_index"])
-
-        stack = [info["tree_structure"]]
-        while stack:
-            node = stack.pop()
-            if "split_index" not in node:
-                leaf_values[int(node.get("leaf_index", 0))] = float(node["leaf_value"])
-                continue
-            k = node_base + int(node["split_index"])
-            feat[k] = int(global_index[int(node["split_feature"])])
-            bits = (2 if node["default_left"] else 0) | (_MISSING[node["missing_type"]] << 2)
-            if node["decision_type"] == "==":
-                bits |= 1
-                cat_sets.append(sorted(int(c) for c in str(node["threshold"]).split("||")))
-                thr[k] = len(cat_sets) - 1
-            elif node["decision_type"] == "<=":
-                value = float(node["threshold"])
-                thr[k] = thresholds.setdefault(value, len(thresholds))
-            else:
-                raise ValueError(f"unsupported decision type {node['decision_type']!r}")
-            flags[k] = bits
-            left[k], right[k] = child(node["left_child"]), child(node["right_child"])
-            stack += [node["left_child"], node["right_child"]]
-        leaves.extend(leaf_values)
-
-    packed = struct.pack(f"<{len(leaves)}d", *leaves)
-    return {"trees": sizes, "f": feat, "t": thr, "d": flags, "l": left, "r": right,
-            "thresholds": list(thresholds), "cats": cat_sets,
-            "leaves": base64.b64encode(packed).decode("ascii")}
+    categorical = (flat.flags & 1) != 0
+    t = [int(v) if cat else thresholds.setdefault(float(v), len(thresholds))
+         for v, cat in zip(flat.threshold.tolist(), categorical.tolist(), strict=True)]
+    return {"trees": flat.sizes.tolist(), "f": flat.feature.tolist(), "t": t,
+            "d": flat.flags.tolist(), "l": flat.left.tolist(), "r": flat.right.tolist(),
+            "thresholds": list(thresholds), "cats": [list(c) for c in flat.cat_sets],
+            "leaves": base64.b64encode(flat.leaves.astype("<f8").tobytes()).decode("ascii")}
 
 
 def model_bundle(estimator: SSIEstimator) -> dict[str, Any]:
