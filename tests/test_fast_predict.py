@@ -14,6 +14,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
@@ -235,7 +236,7 @@ def test_compiled_trees_refuse_a_booster_whose_prediction_is_not_the_raw_score()
     counts = rng.poisson(np.exp(x[:, 0].clip(-2, 2)))
     poisson = lgb.train({"objective": "poisson", "verbose": -1, "num_threads": 1},
                         lgb.Dataset(x, counts), num_boost_round=5)
-    with pytest.raises(ValueError, match="'poisson'.*not the raw score"):
+    with pytest.raises(ValueError, match=r"'poisson'.*not the raw score"):
         CompiledTrees([poisson])
 
 
@@ -266,3 +267,42 @@ def test_estimator_predictions_are_each_boosters_own_on_its_block(
         x[:, index[p]] = block
         expected = np.clip(booster.predict(block, num_threads=1), 0.0, 25.0)
         assert_array_equal(fitted_estimator.predict_matrix(x)[:, j], expected)
+
+
+def test_a_large_batch_scored_in_a_pipeline_equals_one_pass(
+        fitted_estimator: SSIEstimator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From two chunks' worth of rows, ``predict`` walks the trees of one chunk on a worker thread
+    while it reads the next: the table is the one a single pass gives, for frames (with and
+    without member ids: rows are numbered as the whole frame numbers them), records and
+    batches."""
+    from api_helpers import sample_rows
+    from ssi_model.batch import as_batch
+    from ssi_model.contract import CONTRACT
+    from ssi_model.model import estimator as module
+
+    frame = sample_rows(150, seed=21).reset_index(drop=True)
+    n = len(frame)
+    assert n > 4 * 32
+    unnamed = frame.drop(columns="member_id")
+
+    def one_pass(rows: Any) -> pd.DataFrame:
+        batch = as_batch(rows)
+        pillars = fitted_estimator.predict_matrix(fitted_estimator.builder.features(batch))
+        return fitted_estimator.predictions(batch, pillars).to_frame()
+
+    expected = {"frame": one_pass(frame), "unnamed": one_pass(unnamed)}
+    monkeypatch.setattr(module, "PIPELINE_ROWS", 32)
+    walked: list[int] = []
+    predict = module.CompiledTrees.predict
+
+    def counted(self: Any, x: np.ndarray, booster: int | None = None) -> np.ndarray:
+        walked.append(len(x))
+        return predict(self, x, booster)
+
+    monkeypatch.setattr(module.CompiledTrees, "predict", counted)
+    for rows, key in ((frame, "frame"), (unnamed, "unnamed"),
+                      (CONTRACT.to_records(frame), "frame"), (as_batch(frame), "frame")):
+        walked.clear()
+        pd.testing.assert_frame_equal(fitted_estimator.predict(rows).to_frame(), expected[key])
+        assert walked == [32, 32, 32, 32, n - 128]
+    assert expected["unnamed"]["member_id"].tolist() == [str(i) for i in range(n)]

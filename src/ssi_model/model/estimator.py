@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ FAST_ROWS = 64
 instead of ``Booster.predict(pred_contrib=True)`` (its set-up is paid per call). On the bench's
 20k model the two cost the same per row between 64 and 128 rows. (Predictions, of any number of
 rows, go through the compiled trees: ``model.trees``.)"""
+PIPELINE_ROWS = 8_192
+"""Rows per chunk when ``SSIEstimator.predict`` pipelines a large batch over two threads."""
 PEER_CACHE_ROWS = 20_000
 """Peer profiles whose SHAP values an estimator remembers (about 1 KB each)."""
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | ProfileBatch
@@ -61,6 +64,13 @@ class Predictions:
     def __getitem__(self, column: str) -> np.ndarray:
         return self.member_id if column == "member_id" else self.values[column]
 
+    @classmethod
+    def concat(cls, parts: Sequence[Predictions]) -> Predictions:
+        """The parts' rows one after the other."""
+        return cls(member_id=np.concatenate([p.member_id for p in parts]),
+                   values={c: np.concatenate([p.values[c] for p in parts])
+                           for c in PREDICTION_COLUMNS[1:]})
+
     def to_frame(self) -> pd.DataFrame:
         """The prediction table: columns ``PREDICTION_COLUMNS``, a row per member."""
         return pd.DataFrame({"member_id": self.member_id, **self.values},
@@ -72,6 +82,20 @@ class Predictions:
         columns = [self.values[c].tolist() for c in PREDICTION_COLUMNS[1:]]
         return [{"member_id": member, **dict(zip(PREDICTION_COLUMNS[1:], row, strict=True))}
                 for member, *row in zip(self.member_id.tolist(), *columns, strict=True)]
+
+
+def _chunk(rows: Rows, start: int, stop: int) -> ProfileBatch:
+    """Rows ``start`` to ``stop - 1`` of a frame, records or batch, as a batch."""
+    if isinstance(rows, pd.DataFrame):
+        batch = ProfileBatch.from_frame(rows.iloc[start:stop])
+        if "member_id" in rows.columns:
+            return batch
+        # numbered as the whole frame numbers its rows without ids, not from 0 in each chunk
+        ids = np.arange(start, start + len(batch)).astype(str).astype(object)
+        return ProfileBatch(batch.columns, ids)
+    if isinstance(rows, ProfileBatch):
+        return rows.take(np.arange(start, min(stop, len(rows))))
+    return ProfileBatch.from_records(rows[start:stop])
 
 
 def make_builder(exclude: Sequence[str] = ()) -> PillarFeatureBuilder:
@@ -184,9 +208,30 @@ class SSIEstimator:
         """The prediction table of PRODUCT.md: per member, total and pillars with intervals.
 
         ``rows``: a frame (typed or raw), plain records (as the API gets them) or a batch.
+
+        A large batch (from ``2 * PIPELINE_ROWS`` rows) is scored in chunks of ``PIPELINE_ROWS``
+        as a pipeline over two threads: while the compiled trees walk one chunk on a worker
+        thread (without the GIL), this thread reads the next chunk and computes its features,
+        then the finished chunk's table. The trees' work is the same, row for row, and so is
+        every value: only the reading and the tables no longer wait for it.
         """
-        batch = as_batch(rows)
-        return self.predictions(batch, self.predict_matrix(self.builder.features(batch)))
+        if len(rows) < 2 * PIPELINE_ROWS:
+            batch = as_batch(rows)
+            return self.predictions(batch, self.predict_matrix(self.builder.features(batch)))
+        compiled = self._compiled_trees()
+        parts: list[Predictions] = []
+        pending: tuple[ProfileBatch, Future[np.ndarray]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssi-trees") as trees:
+            for start in range(0, len(rows), PIPELINE_ROWS):
+                batch = _chunk(rows, start, start + PIPELINE_ROWS)
+                walked = trees.submit(compiled.predict, self.builder.features(batch))
+                if pending is not None:
+                    parts.append(self.predictions(pending[0],
+                                                  _clip_pillars(pending[1].result())))
+                pending = batch, walked
+            assert pending is not None
+            parts.append(self.predictions(pending[0], _clip_pillars(pending[1].result())))
+        return Predictions.concat(parts)
 
     def predictions(self, batch: ProfileBatch, pillars: np.ndarray) -> Predictions:
         """The typed result for pillars already predicted for ``batch`` (the explanations score a
