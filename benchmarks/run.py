@@ -5,8 +5,10 @@
 The machines are shared, so absolute timings are noisy; what carries over between runs is the
 ratio against the raw LightGBM boosters doing the same work in the same run, and the median of
 repeats. "The same work" is measured, not guessed: the benchmark records the exact calls our code
-makes to LightGBM (``lightgbm.train`` during training, ``Booster.predict`` during prediction and
-explanation, with their matrices and arguments) and replays them on the raw boosters.
+makes to LightGBM (``lightgbm.train`` during training, ``Booster.predict`` during explanation)
+and replays them on the raw boosters; predictions go through our compiled trees
+(``ssi_model.model.trees``), and each of their calls is recorded as the ``Booster.predict`` call
+(one thread) that gives the same values on the same matrix.
 
 Figures (``results.json``; every one is a number, or null with the reason in ``unavailable``):
 
@@ -17,8 +19,10 @@ Figures (``results.json``; every one is a number, or null with the reason in ``u
   call of the fit replayed (CV folds too), so ``train_seconds_20k / raw_train_all_seconds_20k``
   is our overhead on top of LightGBM.
 - ``predict_rows_per_s``: ``mlflow.pyfunc.load_model`` of the registered model, then ``predict``
-  on a DataFrame of 100,000 rows (signature enforcement, features, boosters, intervals, rank);
-  ``raw_predict_rows_per_s``: the boosters' ``predict`` on the same rows' feature matrices.
+  on a DataFrame of 100,000 rows (reading, features, trees, intervals, rank; the trees walk one
+  chunk on a second thread while the next is read: ``SSIEstimator.predict``);
+  ``raw_predict_rows_per_s``: the boosters' ``predict`` (one thread, one call after another) on
+  the same rows' feature matrices.
 - ``spark_predict_rows_per_s``: the same rows from Parquet scored on Spark ``local[2]`` through
   ``mlflow.pyfunc.spark_udf`` (``benchmarks/spark_bench.py``; null when pyspark is not installed:
   ``make env-spark``); ``ratios.spark_predict_vs_pyfunc`` is how many times slower than the

@@ -146,6 +146,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 "would raise them. Every figure is an estimate from a model, not LinkedIn's.",
         lifespan=lifespan,
         max_body_size=settings.ssi_max_body_bytes,
+        # No OpenTelemetry from FastAPI: its logs would record validation failures with their
+        # messages (a member's values), and its per-request check for a configured provider
+        # (three environment lookups) costs more than validating a profile.
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
     )
     app.state.settings = settings
     app.state.registry = registry
