@@ -49,7 +49,7 @@ def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
     LightGBM's own Python API.
     """
     from ssi_model.model.fast_predict import FastPredictor
-    from ssi_model.model.trees import CompiledTrees
+    from ssi_model.model.trees import CompiledTrees, LightGBMTrees
 
     calls: list[PredictCall] = []
     original = estimator.boosters
@@ -58,7 +58,7 @@ def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
     estimator.boosters = {p: RecordingBooster(b, calls) for p, b in original.items()}
     estimator._compiled_trees = lambda: compiled
     fast_into = FastPredictor.predict_into
-    compiled_predict = CompiledTrees.predict
+    tree_predict = {kind: kind.predict for kind in (CompiledTrees, LightGBMTrees)}
 
     def recorded_into(self: Any, x: np.ndarray, out: np.ndarray) -> None:
         booster = getattr(self.booster, "_booster", self.booster)
@@ -72,17 +72,19 @@ def recording_predictions(estimator: Any) -> Iterator[list[PredictCall]]:
         for j in range(len(self.boosters)) if booster is None else (booster,):
             block = np.array(np.asarray(x)[:, list(self.columns[j])], dtype=float, copy=True)
             calls.append(PredictCall(self.boosters[j], block, (), {"num_threads": 1}))
-        return compiled_predict(self, x, booster)
+        return tree_predict[type(self)](self, x, booster)
 
     FastPredictor.predict_into = recorded_into  # type: ignore[method-assign]
-    CompiledTrees.predict = recorded_predict  # type: ignore[method-assign]
+    for kind in tree_predict:
+        kind.predict = recorded_predict  # type: ignore[method-assign]
     try:
         yield calls
     finally:
         estimator.boosters = original
         del estimator._compiled_trees
         FastPredictor.predict_into = fast_into  # type: ignore[method-assign]
-        CompiledTrees.predict = compiled_predict  # type: ignore[method-assign]
+        for kind, predict in tree_predict.items():
+            kind.predict = predict  # type: ignore[method-assign]
 
 
 def replay_predictions(calls: Sequence[PredictCall]) -> None:

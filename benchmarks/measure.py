@@ -249,8 +249,8 @@ def bench_raw_single(setup: Setup, estimator: Any, results: Results) -> None:
     n = min(setup.sizes.requests, 2000)
     rows = tiled(setup.clean, n)
     features = estimator.features(rows).to_numpy(dtype=float)
-    # The floor is LightGBM's own Booster.predict on one row, one call per pillar booster (the
-    # estimator itself takes LightGBM's single-row fast path, which the recorder would not see).
+    # The floor is LightGBM's own Booster.predict on one row, one call per pillar booster (what
+    # the recorder would write down for the estimator's one call of its compiled trees).
     from ssi_model.contract import PILLARS
 
     index = estimator._block_index()

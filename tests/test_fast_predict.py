@@ -21,7 +21,7 @@ from numpy.testing import assert_array_equal
 from ssi_model.contract import PILLARS
 from ssi_model.model.estimator import SSIEstimator
 from ssi_model.model.fast_predict import FastPredictor
-from ssi_model.model.trees import CompiledTrees
+from ssi_model.model.trees import CompiledTrees, LightGBMTrees, UnsupportedTrees, trees_for
 
 
 def _splits(node: dict[str, Any]) -> Iterator[tuple[int, str, Any]]:
@@ -230,14 +230,20 @@ def test_compiled_trees_read_each_boosters_columns_of_a_wider_row(
         CompiledTrees([mixed_booster], [[0, 1, 2, 3, 4]])
 
 
-def test_compiled_trees_refuse_a_booster_whose_prediction_is_not_the_raw_score() -> None:
+def test_a_booster_whose_prediction_is_not_the_raw_score_is_left_to_lightgbm() -> None:
     rng = np.random.default_rng(12)
     x = rng.normal(size=(300, 3))
     counts = rng.poisson(np.exp(x[:, 0].clip(-2, 2)))
     poisson = lgb.train({"objective": "poisson", "verbose": -1, "num_threads": 1},
                         lgb.Dataset(x, counts), num_boost_round=5)
-    with pytest.raises(ValueError, match=r"'poisson'.*not the raw score"):
+    with pytest.raises(UnsupportedTrees, match=r"'poisson'.*not the raw score"):
         CompiledTrees([poisson])
+    trees = trees_for([poisson])
+    assert isinstance(trees, LightGBMTrees)
+    wide = np.column_stack([rng.normal(size=300), x])
+    shifted = trees_for([poisson], [[1, 2, 3]])
+    assert_array_equal(trees.predict(x, 0), poisson.predict(x, num_threads=1))
+    assert_array_equal(shifted.predict(wide)[:, 0], poisson.predict(x, num_threads=1))
 
 
 def test_compiled_trees_on_many_threads_give_each_its_own_answer(

@@ -69,11 +69,11 @@ class FastPath:
                 or not self._acceptable(scope):
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive, self.max_body_bytes)
+        body, more = await _read_body(receive, self.max_body_bytes)
         if body is None:  # the client went away
             return
-        if not complete:  # over the limit: the app's own limit answers 413
-            await self.app(scope, _replay(body, receive, more_body=True), send)
+        if len(body) > self.max_body_bytes:  # the app's own limit answers 413
+            await self.app(scope, _replay(body, receive, more_body=more), send)
             return
         try:
             request = route.request.model_validate_json(body)
@@ -112,7 +112,8 @@ class FastPath:
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
-    """The body and whether it is complete: reading stops once it is over ``limit`` bytes."""
+    """The body read so far (None if the client went away) and whether more is to come: reading
+    stops at the end of the body, or once it is over ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -122,10 +123,9 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), False
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
+        more = bool(message.get("more_body", False))
+        if not more or size > limit:
+            return b"".join(chunks), more
 
 
 def _replay(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:

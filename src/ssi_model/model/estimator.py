@@ -25,7 +25,7 @@ from ssi_model.features import PillarFeatureBuilder
 from ssi_model.model.fast_predict import FastPredictor
 from ssi_model.model.intervals import IntervalCalibration, IntervalSet
 from ssi_model.model.peers import PeerStats
-from ssi_model.model.trees import CompiledTrees
+from ssi_model.model.trees import CompiledTrees, LightGBMTrees, trees_for
 
 TOTAL = "total"
 PREDICTION_COLUMNS = [
@@ -159,15 +159,16 @@ class SSIEstimator:
                 p: FastPredictor(self.boosters[p], contributions=True) for p in PILLARS}
         return cache
 
-    def _compiled_trees(self) -> CompiledTrees:
+    def _compiled_trees(self) -> CompiledTrees | LightGBMTrees:
         """The four boosters' trees compiled (``model.trees``), each reading its block of a
         feature row; made on first use and remade if a booster is replaced. Their predictions
-        are the boosters' own, bit for bit."""
-        compiled: CompiledTrees | None = self.__dict__.get("_trees_cache")
+        are the boosters' own, bit for bit (boosters the compiled walk does not reproduce, such
+        as a Poisson objective's, are scored by LightGBM itself)."""
+        compiled: CompiledTrees | LightGBMTrees | None = self.__dict__.get("_trees_cache")
         if compiled is None or any(a is not b for a, b in zip(
                 compiled.boosters, (self.boosters[p] for p in PILLARS), strict=True)):
             idx = self._block_index()
-            compiled = self.__dict__["_trees_cache"] = CompiledTrees(
+            compiled = self.__dict__["_trees_cache"] = trees_for(
                 [self.boosters[p] for p in PILLARS], [idx[p].tolist() for p in PILLARS])
         return compiled
 
@@ -350,10 +351,18 @@ class SSIEstimator:
                 "retrain it or use the code version it was logged with"
             )
         boosters = {p: lgb.Booster(model_file=str(folder / f"booster_{p}.txt")) for p in PILLARS}
-        return cls(
+        estimator = cls(
             builder=builder,
             boosters=boosters,
             intervals={k: IntervalCalibration.from_dict(v) for k, v in bundle["intervals"].items()},
             peers=PeerStats.from_dict(bundle["peers"]),
             meta=bundle.get("meta", {}),
         )
+        estimator.prepare()
+        return estimator
+
+    def prepare(self) -> None:
+        """Make what predictions build on first use: the compiled trees, their kernel loaded (a
+        few tenths of a second). Loading a model does it, so a first prediction costs what the
+        next ones do."""
+        self.predict_matrix(np.zeros((1, len(self.feature_names))))

@@ -16,7 +16,9 @@ leaf values in tree order from 0.0, as ``GBDT::PredictRaw`` does, so the values 
 for bit (``tests/test_fast_predict.py`` checks equality, not closeness, over unknowns, zeros,
 values at and either side of every threshold, and category codes in, out of and below the sets).
 Only boosters whose output is the raw score (the regression objectives; no ``sqrt``, no random
-forest averaging, one tree per iteration) are compiled; any other raises ``ValueError``.
+forest averaging, one tree per iteration) and whose category codes fit a small table are
+compiled; :func:`trees_for` scores any other through ``Booster.predict`` (:class:`LightGBMTrees`,
+the same interface), so an experiment may still choose, say, a Poisson objective.
 
 The kernel is compiled on first use and cached on disk by numba (``__pycache__`` beside this file),
 so a new process loads it in a fraction of a second instead of compiling it again.
@@ -32,7 +34,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-__all__ = ["MISSING", "CompiledTrees", "FlatTrees", "flat_trees"]
+__all__ = ["MISSING", "CompiledTrees", "FlatTrees", "LightGBMTrees", "UnsupportedTrees",
+           "flat_trees", "trees_for"]
 
 MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 """LightGBM's missing types as the decision bits store them (bits 2-3)."""
@@ -131,14 +134,22 @@ def _child(node: dict[str, Any]) -> int:
     return ~int(node.get("leaf_index", 0))
 
 
+class UnsupportedTrees(ValueError):
+    """A booster the compiled walk does not reproduce (``trees_for`` falls back to LightGBM)."""
+
+
 def _raw_score_output(dump: dict[str, Any]) -> None:
     """Raise unless ``Booster.predict`` returns the sum of the leaf values as it is."""
     objective = str(dump.get("objective", "")).split()
     if not objective or objective[0] not in _RAW_SCORE_OBJECTIVES or "sqrt" in objective[1:]:
-        raise ValueError(f"objective {' '.join(objective) or '?'!r}: its predictions are not "
-                         "the raw score")
+        raise UnsupportedTrees(f"objective {' '.join(objective) or '?'!r}: its predictions are "
+                               "not the raw score")
     if int(dump.get("num_tree_per_iteration", 1)) != 1 or dump.get("average_output"):
-        raise ValueError("one tree per iteration, summed, is the only supported form")
+        raise UnsupportedTrees("one tree per iteration, summed, is the only supported form")
+
+
+_MAX_CATEGORY_CODE = 65_535
+"""The category table has a column per code: larger codes are left to LightGBM."""
 
 
 class CompiledTrees:
@@ -193,6 +204,9 @@ class CompiledTrees:
             thresholds.append(t)
             cat_sets += f.cat_sets
         span = 1 + max((max(s) for s in cat_sets if s), default=0)
+        if span > _MAX_CATEGORY_CODE + 1:
+            raise UnsupportedTrees(f"a category code of {span - 1} (at most "
+                                   f"{_MAX_CATEGORY_CODE})")
         cats = np.zeros((max(len(cat_sets), 1), span), dtype=np.uint8)
         for k, codes in enumerate(cat_sets):
             cats[k, list(codes)] = 1
@@ -203,6 +217,8 @@ class CompiledTrees:
                         roots, leaf_start, cats, tree_start)
 
     def predict(self, x: np.ndarray, booster: int | None = None) -> np.ndarray:
+        """Every booster's predictions for the rows of ``x`` (n, len(boosters)), or booster
+        ``booster``'s alone (n,)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] < self.width:
             raise ValueError(f"rows must have at least {self.width} values; got shape "
@@ -214,6 +230,36 @@ class CompiledTrees:
         out = np.empty((len(x), 1))
         _kernel()(x, booster, booster + 1, *self._arrays, out)
         return out[:, 0]
+
+
+class LightGBMTrees:
+    """:class:`CompiledTrees`' interface through ``Booster.predict`` (one thread), for boosters
+    the compiled walk does not reproduce."""
+
+    __slots__ = ("boosters", "columns", "width")
+
+    def __init__(self, boosters: Sequence[lgb.Booster],
+                 columns: Sequence[Sequence[int]] | None = None) -> None:
+        self.boosters = tuple(boosters)
+        self.columns = (tuple(tuple(range(b.num_feature())) for b in self.boosters)
+                        if columns is None else tuple(tuple(c) for c in columns))
+        self.width = 1 + max(max(c, default=-1) for c in self.columns)
+
+    def predict(self, x: np.ndarray, booster: int | None = None) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        which = range(len(self.boosters)) if booster is None else (booster,)
+        out = np.column_stack([self.boosters[j].predict(x[:, list(self.columns[j])],
+                                                        num_threads=1) for j in which])
+        return out if booster is None else out[:, 0]
+
+
+def trees_for(boosters: Sequence[lgb.Booster],
+              columns: Sequence[Sequence[int]] | None = None) -> CompiledTrees | LightGBMTrees:
+    """The boosters' compiled trees, or, for boosters they do not reproduce, LightGBM itself."""
+    try:
+        return CompiledTrees(boosters, columns)
+    except UnsupportedTrees:
+        return LightGBMTrees(boosters, columns)
 
 
 def _walk(x: np.ndarray, first: int, last: int, feature: np.ndarray, threshold: np.ndarray,
