@@ -238,6 +238,13 @@ class _Plan:
     def numeric_columns(self) -> tuple[str, ...]:
         return tuple(self.input_columns[j] for j in self.numeric_rows)
 
+    @cached_property
+    def category_inputs(self) -> tuple[tuple[int, str, dict[str, int], pd.Index], ...]:
+        """(input row, column, value -> code, the values as an Index) of the category columns."""
+        return tuple((j, name, lookup, index) for j, (name, lookup, index) in enumerate(
+            zip(self.input_columns, self.lookups, self.indexes, strict=True))
+            if lookup is not None and index is not None)
+
 
 @cache
 def _compile(exclude: tuple[str, ...]) -> _Plan:
@@ -435,16 +442,12 @@ class PillarFeatureBuilder(TransformerMixin, BaseEstimator):
         # The numeric columns in one copy (a row assignment each costs more, for a profile)
         inputs[plan.numeric_rows] = np.concatenate(
             [batch[name] for name in plan.numeric_columns]).reshape(len(plan.numeric_rows), n)
-        for j, (name, lookup, index) in enumerate(
-            zip(plan.input_columns, plan.lookups, plan.indexes, strict=True)
-        ):
-            if lookup is None:
-                continue
+        for j, name, lookup, index in plan.category_inputs:
             values = batch[name]
             if n <= _DICT_LOOKUP_ROWS:  # a dict per cell: far cheaper than an indexer on a few
                 inputs[j, :] = [lookup.get(v, np.nan) for v in values]
             else:
-                codes = index.get_indexer(values).astype(np.float64)  # type: ignore[union-attr,arg-type]
+                codes = index.get_indexer(values).astype(np.float64)  # type: ignore[arg-type]
                 codes[codes < 0] = np.nan
                 inputs[j] = codes
         # Column-major, so out.T is the layout a DataFrame keeps its float block in (no copy).

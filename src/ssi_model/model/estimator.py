@@ -219,19 +219,17 @@ class SSIEstimator:
         if len(rows) < 2 * PIPELINE_ROWS:
             batch = as_batch(rows)
             return self.predictions(batch, self.predict_matrix(self.builder.features(batch)))
-        compiled = self._compiled_trees()
         parts: list[Predictions] = []
-        pending: tuple[ProfileBatch, Future[np.ndarray]] | None = None
+        pending: list[tuple[ProfileBatch, Future[np.ndarray]]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssi-trees") as trees:
             for start in range(0, len(rows), PIPELINE_ROWS):
                 batch = _chunk(rows, start, start + PIPELINE_ROWS)
-                walked = trees.submit(compiled.predict, self.builder.features(batch))
-                if pending is not None:
-                    parts.append(self.predictions(pending[0],
-                                                  _clip_pillars(pending[1].result())))
-                pending = batch, walked
-            assert pending is not None
-            parts.append(self.predictions(pending[0], _clip_pillars(pending[1].result())))
+                pending.append((batch, trees.submit(self.predict_matrix,
+                                                    self.builder.features(batch))))
+                if len(pending) == 2:  # the previous chunk's table while this one is walked
+                    done, walked = pending.pop(0)
+                    parts.append(self.predictions(done, walked.result()))
+            parts += [self.predictions(done, walked.result()) for done, walked in pending]
         return Predictions.concat(parts)
 
     def predictions(self, batch: ProfileBatch, pillars: np.ndarray) -> Predictions:

@@ -152,17 +152,10 @@ _MAX_CATEGORY_CODE = 65_535
 """The category table has a column per code: larger codes are left to LightGBM."""
 
 
-class CompiledTrees:
-    """Boosters' predictions through the compiled walk of their :func:`flat_trees`.
+class _Trees:
+    """What both ways of scoring hold: the boosters and the caller's columns each one reads."""
 
-    ``boosters[j]`` reads the caller's columns ``columns[j]`` (its block of a wider row; default:
-    the first ``num_feature`` columns), so the pillars' four boosters score a full feature row in
-    one call. ``predict(x)``: (n, len(boosters)), column j equal to
-    ``boosters[j].predict(x[:, columns[j]])``; ``predict(x, j)``: booster j alone, (n,).
-    Thread-safe: the kernel only reads the arrays, and releases the GIL while it walks.
-    """
-
-    __slots__ = ("_arrays", "boosters", "columns", "width")
+    __slots__ = ("boosters", "columns", "width")
 
     def __init__(self, boosters: Sequence[lgb.Booster],
                  columns: Sequence[Sequence[int]] | None = None) -> None:
@@ -172,6 +165,23 @@ class CompiledTrees:
         if len(self.columns) != len(self.boosters):
             raise ValueError(f"{len(self.columns)} column lists for {len(self.boosters)} boosters")
         self.width = 1 + max(max(c, default=-1) for c in self.columns)
+
+
+class CompiledTrees(_Trees):
+    """Boosters' predictions through the compiled walk of their :func:`flat_trees`.
+
+    ``boosters[j]`` reads the caller's columns ``columns[j]`` (its block of a wider row; default:
+    the first ``num_feature`` columns), so the pillars' four boosters score a full feature row in
+    one call. ``predict(x)``: (n, len(boosters)), column j equal to
+    ``boosters[j].predict(x[:, columns[j]])``; ``predict(x, j)``: booster j alone, (n,).
+    Thread-safe: the kernel only reads the arrays, and releases the GIL while it walks.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self, boosters: Sequence[lgb.Booster],
+                 columns: Sequence[Sequence[int]] | None = None) -> None:
+        super().__init__(boosters, columns)
         flats = []
         for booster, cols in zip(self.boosters, self.columns, strict=True):
             dump = booster.dump_model()
@@ -232,18 +242,11 @@ class CompiledTrees:
         return out[:, 0]
 
 
-class LightGBMTrees:
+class LightGBMTrees(_Trees):
     """:class:`CompiledTrees`' interface through ``Booster.predict`` (one thread), for boosters
     the compiled walk does not reproduce."""
 
-    __slots__ = ("boosters", "columns", "width")
-
-    def __init__(self, boosters: Sequence[lgb.Booster],
-                 columns: Sequence[Sequence[int]] | None = None) -> None:
-        self.boosters = tuple(boosters)
-        self.columns = (tuple(tuple(range(b.num_feature())) for b in self.boosters)
-                        if columns is None else tuple(tuple(c) for c in columns))
-        self.width = 1 + max(max(c, default=-1) for c in self.columns)
+    __slots__ = ()
 
     def predict(self, x: np.ndarray, booster: int | None = None) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
